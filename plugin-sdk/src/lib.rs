@@ -1,0 +1,176 @@
+//! Write Sluice plugins in Rust.
+//!
+//! A plugin is a WASI 0.2 component that exports one of the worlds in
+//! `wit/`. Enable the feature named after the world (`router`, `translator`,
+//! `redactor`, `evaluator`), implement its `Guest` trait and export it:
+//!
+//! ```ignore
+//! use sluice_plugin_sdk::router::*;
+//!
+//! struct Pin;
+//!
+//! impl Guest for Pin {
+//!     fn describe() -> PluginInfo {
+//!         plugin_info("pin-to-mock", "0.1.0", "Send every request to the mock")
+//!     }
+//!     fn route(request: RequestView) -> Decision {
+//!         Decision::Route(RouteTarget {
+//!             provider: "mock".into(),
+//!             model: request.model,
+//!             reason: "pinned".into(),
+//!         })
+//!     }
+//! }
+//!
+//! export_router!(Pin);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and drop the
+//! `.wasm` into the proxy's plugins directory.
+
+extern crate self as sluice_plugin_sdk;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+/// Helpers every world gets: logging through the host and the binding's
+/// config. Each world's bindings carry their own copy of the shared WIT
+/// interfaces, so the helpers are stamped into each world module.
+macro_rules! world_helpers {
+    ($kind:ident) => {
+        pub use self::sluice::plugin::host::{self, LogLevel};
+        pub use self::sluice::plugin::types::PluginKind;
+
+        /// A `plugin-info` with this world's kind, order 0 and no
+        /// capabilities; adjust the fields that matter.
+        pub fn plugin_info(name: &str, version: &str, description: &str) -> PluginInfo {
+            PluginInfo {
+                name: name.into(),
+                version: version.into(),
+                kind: PluginKind::$kind,
+                description: description.into(),
+                default_order: 0,
+                capabilities: Vec::new(),
+                config_schema: None,
+            }
+        }
+
+        /// Log a line through the proxy, tagged with this plugin's name.
+        pub fn log(level: LogLevel, message: &str) {
+            host::log(level, message);
+        }
+
+        /// The binding's config, parsed once per instance (the host keeps it
+        /// constant for an instance's life). Invalid JSON reads as `null`.
+        pub fn config() -> &'static serde_json::Value {
+            static CONFIG: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+            CONFIG.get_or_init(|| serde_json::from_str(&host::config()).unwrap_or_default())
+        }
+    };
+}
+
+/// The `router` world: routing slots and predicates.
+#[cfg(feature = "router")]
+pub mod router {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "router",
+        pub_export_macro: true,
+        export_macro_name: "export_router",
+        default_bindings_module: "sluice_plugin_sdk::router",
+        runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
+    });
+
+    pub use self::sluice::plugin::routing::*;
+    world_helpers!(Router);
+
+    impl RequestView {
+        /// The value of a request header, by lower-case name.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value.as_str())
+        }
+    }
+
+    impl Decision {
+        /// Route to `provider`/`model`, giving `reason` for traces.
+        pub fn to(provider: &str, model: &str, reason: &str) -> Self {
+            Decision::Route(RouteTarget {
+                provider: provider.into(),
+                model: model.into(),
+                reason: reason.into(),
+            })
+        }
+
+        /// Refuse with an HTTP status, a machine code and a message.
+        pub fn reject(status: u16, code: &str, message: &str) -> Self {
+            Decision::Reject(Rejection {
+                status,
+                code: code.into(),
+                message: message.into(),
+            })
+        }
+    }
+}
+
+/// The `translator` world: API-shape translation, streams included.
+#[cfg(feature = "translator")]
+pub mod translator {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "translator",
+        pub_export_macro: true,
+        export_macro_name: "export_translator",
+        default_bindings_module: "sluice_plugin_sdk::translator",
+        runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
+    });
+
+    pub use self::exports::sluice::plugin::translation::{
+        Guest as Translation, GuestStreamTranslator, StreamTranslator, TranslateContext,
+        TranslateError,
+    };
+    pub use self::sluice::plugin::types::{ApiShape, SseEvent};
+    world_helpers!(Translator);
+}
+
+/// The `redactor` world: request, response and stream rewriting.
+#[cfg(feature = "redactor")]
+pub mod redactor {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "redactor",
+        pub_export_macro: true,
+        export_macro_name: "export_redactor",
+        default_bindings_module: "sluice_plugin_sdk::redactor",
+        runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
+    });
+
+    pub use self::exports::sluice::plugin::redaction::{
+        Guest as Redaction, GuestStreamRedactor, RedactContext, Redacted, StreamRedactor,
+    };
+    pub use self::sluice::plugin::types::{ApiShape, Rejection, SseEvent};
+    world_helpers!(Redactor);
+}
+
+/// The `evaluator` world: scoring finished exchanges, off the request path.
+#[cfg(feature = "evaluator")]
+pub mod evaluator {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "evaluator",
+        pub_export_macro: true,
+        export_macro_name: "export_evaluator",
+        default_bindings_module: "sluice_plugin_sdk::evaluator",
+        runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
+    });
+
+    pub use self::exports::sluice::plugin::evaluation::{
+        Exchange, Guest as Evaluation, Signal, Verdict,
+    };
+    pub use self::sluice::plugin::types::ApiShape;
+    world_helpers!(Evaluator);
+}
