@@ -1,1 +1,14 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use sluice::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sluice::run::init_tracing();
+    match cli.command {
+        Command::Serve(args) => sluice::run::serve(args),
+        Command::MockProvider(args) => sluice::run::mock_provider(args),
+        Command::Plugins(cmd) => sluice::run::plugins(cmd),
+    }
+}

@@ -1,0 +1,107 @@
+//! The admin listener: health, metrics, plugin state and reload.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora_core::protocols::http::ServerSession;
+use serde_json::json;
+
+use crate::httpapp::{Handler, respond};
+use crate::metrics;
+use crate::snapshot::Gateway;
+
+pub struct Admin {
+    pub gateway: Arc<Gateway>,
+}
+
+#[async_trait]
+impl Handler for Admin {
+    async fn handle(&self, session: &mut ServerSession) -> pingora_error::Result<()> {
+        let method = session.req_header().method.as_str().to_owned();
+        let path = session.req_header().uri.path().to_owned();
+        // Admin requests carry no body; drain any so the connection stays usable.
+        let _ = session.drain_request_body().await;
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"})).await,
+            ("GET", "/readyz") => {
+                let s = self.gateway.snapshot();
+                let body = json!({"status": "ready", "generation": s.generation});
+                json_response(session, 200, &body).await
+            }
+            ("GET", "/metrics") => {
+                let text = metrics::get().render();
+                respond(session, 200, "text/plain; version=0.0.4", text, &[]).await
+            }
+            ("GET", "/admin/plugins") => json_response(session, 200, &self.plugins()).await,
+            ("POST", "/admin/reload") => {
+                let report = self.gateway.reload("admin").await;
+                let status = if report.ok { 200 } else { 422 };
+                json_response(session, status, &json!(&*report)).await
+            }
+            _ => {
+                let body = json!({"error": {"message": format!("no admin route for {method} {path}"), "type": "invalid_request_error", "code": "not_found"}});
+                json_response(session, 404, &body).await
+            }
+        }
+    }
+}
+
+impl Admin {
+    fn plugins(&self) -> serde_json::Value {
+        let snapshot = self.gateway.snapshot();
+        let set = &snapshot.plugins;
+        let mut plugins: Vec<serde_json::Value> = set
+            .all
+            .iter()
+            .map(|p| {
+                let file = p.meta.file.display().to_string();
+                let status = set.files.iter().find(|f| f.file == file);
+                let state = if p.is_disabled() {
+                    "disabled"
+                } else if !p.binding.enabled {
+                    "unbound"
+                } else {
+                    status.map_or("loaded", |s| s.state)
+                };
+                let last_error = status.and_then(|s| s.error.clone()).or_else(|| p.last_error());
+                json!({
+                    "name": p.name(),
+                    "version": p.meta.info.version,
+                    "kind": p.kind().as_str(),
+                    "description": p.meta.info.description,
+                    "capabilities": p.meta.info.capabilities,
+                    "file": file,
+                    "sha256": p.meta.sha256,
+                    "state": state,
+                    "last_error": last_error,
+                    "order": p.order(),
+                    "fail_mode": p.binding.fail_mode,
+                    "deadline_ms": p.binding.deadline.as_millis() as u64,
+                    "memory_limit_bytes": p.binding.memory_bytes,
+                })
+            })
+            .collect();
+        // Files that never loaded have no plugin to show, only their error.
+        for f in set.files.iter().filter(|f| f.state == "failed") {
+            plugins.push(json!({
+                "name": null, "version": null, "kind": null, "file": f.file,
+                "sha256": f.sha256, "state": f.state, "last_error": f.error,
+            }));
+        }
+        json!({
+            "generation": snapshot.generation,
+            "policy_version": snapshot.policies.version,
+            "last_reload": &*self.gateway.last_reload(),
+            "plugins": plugins,
+        })
+    }
+}
+
+async fn json_response(
+    session: &mut ServerSession,
+    status: u16,
+    body: &serde_json::Value,
+) -> pingora_error::Result<()> {
+    let bytes = serde_json::to_vec_pretty(body).expect("JSON value serializes");
+    respond(session, status, "application/json", bytes, &[]).await
+}

@@ -1,0 +1,270 @@
+//! `sluice.toml`: every field has a default, unknown fields are an error that
+//! names the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub data: DataConfig,
+    pub plugins: PluginsConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub routing: RoutingConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Data-plane listener.
+    pub listen: SocketAddr,
+    /// Admin listener (health, metrics, plugins, reload).
+    pub admin_listen: SocketAddr,
+    /// Worker threads for the data plane; 0 = one per core.
+    pub threads: usize,
+    /// PEM certificate and key for in-process TLS; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            admin_listen: ([127, 0, 0, 1], 9090).into(),
+            threads: 0,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Where redb files and the compiled-plugin cache live.
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { dir: "./data".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Every `*.wasm` here is loaded; changes are picked up while running.
+    pub dir: PathBuf,
+    /// Policy files (`*.toml`) binding plugins to order, config and limits.
+    pub policies_dir: PathBuf,
+    /// Quiet period after a file change before reloading, in milliseconds.
+    pub debounce_ms: u64,
+    /// Whether to watch the directories at all (SIGHUP and `POST
+    /// /admin/reload` always work).
+    pub watch: bool,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: "./plugins.d".into(),
+            policies_dir: "./policies".into(),
+            debounce_ms: 200,
+            watch: true,
+        }
+    }
+}
+
+/// API shape a provider speaks, derived from its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    OpenaiCompatible,
+    /// Sluice's own mock: answers both shapes, so nothing is translated.
+    Mock,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name used in `provider:model` and by routers.
+    pub name: String,
+    pub kind: ProviderKind,
+    /// `https://api.openai.com/v1`-style base; the API path is appended.
+    /// Defaults per kind (OpenAI and Anthropic public endpoints).
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the provider credential.
+    pub api_key_env: Option<String>,
+    /// File (mode 0600) holding the provider credential.
+    pub api_key_file: Option<PathBuf>,
+    /// Models listed by `GET /v1/models` as `name:model`.
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
+}
+
+/// Upstream timeouts, in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutConfig {
+    pub connect_ms: u64,
+    /// Until the response head arrives.
+    pub first_byte_ms: u64,
+    /// Between two body chunks of a response.
+    pub idle_ms: u64,
+    /// The whole exchange.
+    pub total_ms: u64,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            first_byte_ms: 120_000,
+            idle_ms: 60_000,
+            total_ms: 600_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Provider for models no router and no `provider:` prefix resolves
+    /// (the global default slot).
+    pub default_provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest upstream response body buffered for translation, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 << 20,
+            max_response_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Read `path`; a missing file is only an error when `required`.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Config::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for p in &self.providers {
+            if p.name.is_empty() || p.name.contains(':') {
+                return Err(ConfigError::Invalid(format!(
+                    "provider name {:?} must be non-empty and contain no ':'",
+                    p.name
+                )));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "provider {:?} is defined twice",
+                    p.name
+                )));
+            }
+            if p.kind == ProviderKind::Mock && p.base_url.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "provider {:?} of kind mock needs a base_url",
+                    p.name
+                )));
+            }
+        }
+        if let Some(d) = &self.routing.default_provider {
+            if !names.contains(d.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "routing.default_provider {d:?} is not a configured provider"
+                )));
+            }
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "server.tls_cert and server.tls_key go together: give both or neither".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = toml::from_str::<Config>("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_everything() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.admin_listen.to_string(), "127.0.0.1:9090");
+        assert!(c.providers.is_empty());
+    }
+
+    #[test]
+    fn duplicate_provider_rejected() {
+        let c: Config = toml::from_str(
+            "[[providers]]\nname='a'\nkind='openai'\n[[providers]]\nname='a'\nkind='anthropic'\n",
+        )
+        .unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("twice"));
+    }
+}

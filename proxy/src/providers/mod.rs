@@ -1,0 +1,193 @@
+//! Upstream providers: where they are, how to authenticate, and the owned
+//! upstream exchange (see docs/ARCHITECTURE.md: pingora picks a peer before
+//! it sees the body, so Sluice drives the upstream itself).
+
+mod credential;
+mod exchange;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora_core::connectors::http::Connector;
+use pingora_core::upstreams::peer::HttpPeer;
+
+use crate::config::{ProviderConfig, ProviderKind, TimeoutConfig};
+use crate::intake::Shape;
+
+pub use credential::Credential;
+pub use exchange::{Upstream, UpstreamError, UpstreamRequest};
+
+/// One configured provider, ready to connect to.
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    peer: HttpPeer,
+    /// `Host` header value.
+    authority: String,
+    /// Path prefix the API endpoint is appended to, e.g. `/v1`.
+    base_path: String,
+    credential: Option<Credential>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl From<&TimeoutConfig> for Timeouts {
+    fn from(t: &TimeoutConfig) -> Self {
+        Self {
+            connect: Duration::from_millis(t.connect_ms),
+            first_byte: Duration::from_millis(t.first_byte_ms),
+            idle: Duration::from_millis(t.idle_ms),
+            total: Duration::from_millis(t.total_ms),
+        }
+    }
+}
+
+impl Provider {
+    pub fn from_config(c: &ProviderConfig) -> Result<Self, String> {
+        let default_base = match c.kind {
+            ProviderKind::Openai => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com/v1"),
+            ProviderKind::OpenaiCompatible | ProviderKind::Mock => None,
+        };
+        let base = c
+            .base_url
+            .as_deref()
+            .or(default_base)
+            .ok_or_else(|| format!("provider {:?}: base_url is required for this kind", c.name))?;
+        let url = BaseUrl::parse(base).map_err(|e| format!("provider {:?}: {e}", c.name))?;
+        let addr = (url.host.as_str(), url.port);
+        let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+            .map_err(|e| format!("provider {:?}: cannot resolve {}: {e}", c.name, url.host))?
+            .next()
+            .ok_or_else(|| format!("provider {:?}: {} has no address", c.name, url.host))?;
+        let timeouts = Timeouts::from(&c.timeouts);
+        let mut peer = HttpPeer::new(resolved, url.tls, url.host.clone());
+        peer.options.connection_timeout = Some(timeouts.connect);
+        peer.options.idle_timeout = Some(Duration::from_secs(90));
+        let credential = Credential::load(c).map_err(|e| format!("provider {:?}: {e}", c.name))?;
+        let authority = if url.port == url.default_port() {
+            url.host.clone()
+        } else {
+            format!("{}:{}", url.host, url.port)
+        };
+        Ok(Self {
+            name: c.name.clone(),
+            kind: c.kind,
+            peer,
+            authority,
+            base_path: url.path,
+            credential,
+            timeouts,
+        })
+    }
+
+    /// The shape this provider speaks to a client of `client` shape. The
+    /// mock answers every shape natively.
+    pub fn shape_for(&self, client: Shape) -> Shape {
+        match self.kind {
+            ProviderKind::Openai | ProviderKind::OpenaiCompatible => Shape::OpenAi,
+            ProviderKind::Anthropic => Shape::Anthropic,
+            ProviderKind::Mock => client,
+        }
+    }
+}
+
+/// All providers of a configuration and the connection pool they share.
+pub struct Providers {
+    by_name: HashMap<String, Arc<Provider>>,
+    connector: Connector,
+}
+
+impl Providers {
+    pub fn from_config(configs: &[ProviderConfig]) -> Result<Self, String> {
+        let mut by_name = HashMap::new();
+        for c in configs {
+            by_name.insert(c.name.clone(), Arc::new(Provider::from_config(c)?));
+        }
+        Ok(Self {
+            by_name,
+            connector: Connector::new(None),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.by_name.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+/// The parts of a provider base URL Sluice uses.
+#[derive(Debug, PartialEq)]
+struct BaseUrl {
+    tls: bool,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl BaseUrl {
+    fn parse(s: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("base_url {s:?} must start with http:// or https://"));
+        };
+        let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("base_url {s:?} has an invalid port"))?,
+            ),
+            _ => (hostport, if tls { 443 } else { 80 }),
+        };
+        if host.is_empty() {
+            return Err(format!("base_url {s:?} has no host"));
+        }
+        Ok(Self {
+            tls,
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            port,
+            path: path.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn default_port(&self) -> u16 {
+        if self.tls { 443 } else { 80 }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn parses_base_urls() {
+        assert_eq!(
+            BaseUrl::parse("https://api.openai.com/v1/").unwrap(),
+            BaseUrl {
+                tls: true,
+                host: "api.openai.com".into(),
+                port: 443,
+                path: "/v1".into()
+            }
+        );
+        let u = BaseUrl::parse("http://127.0.0.1:8089").unwrap();
+        assert_eq!((u.tls, u.port, u.path.as_str()), (false, 8089, ""));
+        assert!(BaseUrl::parse("ftp://x").is_err());
+        assert!(BaseUrl::parse("http://x:notaport/").is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Starting the commands: configuration, listeners, services.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use pingora_core::server::Server;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::cli::{MockArgs, PluginsCommand, ServeArgs};
+use crate::config::Config;
+use crate::httpapp::App;
+use crate::mock::MockProvider;
+use crate::plugins::watcher::Reloader;
+use crate::plugins::{PluginEngine, Policies, describe_file, load_plugins};
+use crate::server::Sluice;
+use crate::snapshot::Gateway;
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("sluice: {msg}");
+    ExitCode::FAILURE
+}
+
+/// The configuration `serve` runs with: file, then flags.
+fn serve_config(args: &ServeArgs) -> Result<Config, String> {
+    let (path, required) = match &args.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("sluice.toml"), false),
+    };
+    let mut c = Config::load(&path, required).map_err(|e| e.to_string())?;
+    if let Some(v) = args.listen {
+        c.server.listen = v;
+    }
+    if let Some(v) = args.admin_listen {
+        c.server.admin_listen = v;
+    }
+    if let Some(v) = &args.plugins_dir {
+        c.plugins.dir = v.clone();
+    }
+    if let Some(v) = &args.policies_dir {
+        c.plugins.policies_dir = v.clone();
+    }
+    if let Some(v) = &args.data_dir {
+        c.data.dir = v.clone();
+    }
+    if let Some(v) = args.threads {
+        c.server.threads = v;
+    }
+    if args.tls_cert.is_some() {
+        c.server.tls_cert = args.tls_cert.clone();
+        c.server.tls_key = args.tls_key.clone();
+    }
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn threads(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+fn pingora_server(threads: usize, data_dir: Option<&Path>) -> Result<Server, String> {
+    let mut conf = ServerConf {
+        threads,
+        ..ServerConf::default()
+    };
+    if let Some(dir) = data_dir {
+        conf.pid_file = dir.join("sluice.pid").display().to_string();
+        conf.upgrade_sock = dir.join("sluice-upgrade.sock").display().to_string();
+    }
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    Ok(server)
+}
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let config = match serve_config(&args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    for addr in [config.server.listen, config.server.admin_listen] {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use it");
+        }
+    }
+    if let Err(e) = crate::fsutil::create_private_dir(&config.data.dir) {
+        return fail(format!("cannot create data dir {}: {e}", config.data.dir.display()));
+    }
+    for dir in [&config.plugins.dir, &config.plugins.policies_dir] {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return fail(format!("cannot create {}: {e}", dir.display()));
+        }
+    }
+    let engine = match PluginEngine::new(Some(config.data.dir.join("plugin-cache"))) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let gateway = match Gateway::new(config.clone(), engine) {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let mut server = match pingora_server(threads(config.server.threads), Some(&config.data.dir)) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+
+    let mut proxy = pingora_proxy::http_proxy_service(
+        &server.configuration,
+        Sluice {
+            gateway: gateway.clone(),
+        },
+    );
+    let listen = config.server.listen.to_string();
+    match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => {
+            if let Err(e) = crate::tls::add_tls_listener(&mut proxy, &listen, cert, key) {
+                return fail(e);
+            }
+        }
+        _ => proxy.add_tcp(&listen),
+    }
+    let mut admin = Service::new(
+        "sluice admin".into(),
+        App(Admin {
+            gateway: gateway.clone(),
+        }),
+    );
+    admin.add_tcp(&config.server.admin_listen.to_string());
+    let reloader = background_service(
+        "sluice reloader",
+        Reloader {
+            gateway,
+            dirs: vec![config.plugins.dir.clone(), config.plugins.policies_dir.clone()],
+            debounce: Duration::from_millis(config.plugins.debounce_ms),
+            watch: config.plugins.watch,
+        },
+    );
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(reloader);
+    tracing::info!(
+        listen = %config.server.listen,
+        admin = %config.server.admin_listen,
+        plugins = %config.plugins.dir.display(),
+        "sluice serving"
+    );
+    server.run_forever()
+}
+
+pub fn mock_provider(args: MockArgs) -> ExitCode {
+    let mut server = match pingora_server(threads(args.threads.unwrap_or(0)), None) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mock = MockProvider::new(
+        Duration::from_millis(args.latency_ms),
+        Duration::from_millis(args.chunk_delay_ms),
+    );
+    let mut service = Service::new("sluice mock provider".into(), App(mock));
+    service.add_tcp(&args.listen.to_string());
+    server.add_service(service);
+    tracing::info!(listen = %args.listen, "mock provider serving");
+    server.run_forever()
+}
+
+pub fn plugins(cmd: PluginsCommand) -> ExitCode {
+    let engine = match PluginEngine::new(None) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    match cmd {
+        PluginsCommand::Check { files } => {
+            let mut failed = false;
+            for file in files {
+                match describe_file(&engine, &file) {
+                    Ok(meta) => {
+                        let i = &meta.info;
+                        println!(
+                            "{}: ok\n  kind: {}\n  name: {}\n  version: {}\n  description: {}\n  default order: {}\n  capabilities: {}\n  sha256: {}",
+                            file.display(),
+                            i.kind.as_str(),
+                            i.name,
+                            i.version,
+                            i.description,
+                            i.default_order,
+                            if i.capabilities.is_empty() { "-".into() } else { i.capabilities.join(", ") },
+                            meta.sha256
+                        );
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("{}: invalid\n  error: {e}", file.display());
+                    }
+                }
+            }
+            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        PluginsCommand::List {
+            plugins_dir,
+            policies_dir,
+        } => {
+            let policies = match Policies::load(&policies_dir) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let set = load_plugins(&engine, &plugins_dir, &policies, None);
+            for p in &set.all {
+                println!(
+                    "{:<24} {:<10} {:<10} order {:<5} {}",
+                    p.name(),
+                    p.meta.info.version,
+                    p.kind().as_str(),
+                    p.order(),
+                    p.meta.file.display()
+                );
+            }
+            for f in set.errors() {
+                println!("{}: {}", f.file, f.error.as_deref().unwrap_or_default());
+            }
+            if set.errors().next().is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+    }
+}
+
+
+
