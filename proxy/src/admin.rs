@@ -25,7 +25,7 @@ impl Handler for Admin {
             ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"})).await,
             ("GET", "/readyz") => {
                 let s = self.gateway.snapshot();
-                let body = json!({"status": "ready", "generation": s.generation});
+                let body = json!({"status": "ready", "generation": s.generation, "pid": std::process::id()});
                 json_response(session, 200, &body).await
             }
             ("GET", "/metrics") => {

@@ -1,0 +1,72 @@
+# Sluice: two commands on a fresh machine.
+#   make run    build everything (plugins included) and start the proxy in
+#               front of the built-in mock provider, offline
+#   make test   the whole test suite
+#   make bench  end-to-end and micro benchmarks
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+WASM_TARGET := wasm32-wasip2
+PLUGIN_OUT  := target/plugins
+# Plugins shipped as examples and used by tests; test-* are test-only.
+PLUGINS := router-model-prefix router-header translator-openai-anthropic \
+           test-router-versioned test-hostile-spin test-hostile-trap \
+           test-hostile-alloc test-not-a-plugin
+RUN_DIR := target/run
+
+.PHONY: setup plugins build run test bench lint fmt clean
+
+## Install what the build needs when it is missing (cmake, the wasm target).
+setup:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup"; exit 1; }
+	@command -v cmake >/dev/null || { echo "installing cmake"; \
+	  (apt-get update -qq && apt-get install -y -qq cmake) >/dev/null || \
+	  { echo "cannot install cmake (pingora needs it); install it and retry"; exit 1; }; }
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## Build every plugin component into target/plugins/.
+plugins: setup
+	cargo build --release --target $(WASM_TARGET) --target-dir target/wasm $(addprefix -p ,$(PLUGINS))
+	cargo build --release --target $(WASM_TARGET) --target-dir target/wasm-v2 -p test-router-versioned --features v2
+	@mkdir -p $(PLUGIN_OUT)
+	@cp target/wasm/$(WASM_TARGET)/release/*.wasm $(PLUGIN_OUT)/
+	@cp target/wasm-v2/$(WASM_TARGET)/release/test_router_versioned.wasm $(PLUGIN_OUT)/test_router_versioned_v2.wasm
+	@ls -1 $(PLUGIN_OUT)
+
+build: plugins
+	cargo build --release -p sluice
+
+## Start the mock provider and the proxy (Ctrl-C stops both).
+run: build
+	@mkdir -p $(RUN_DIR)/plugins.d
+	@cp $(PLUGIN_OUT)/router_model_prefix.wasm $(PLUGIN_OUT)/translator_openai_anthropic.wasm $(RUN_DIR)/plugins.d/
+	@echo "mock provider on 127.0.0.1:8089, proxy on 127.0.0.1:8080, admin on 127.0.0.1:9090"
+	@echo "plugins: $(RUN_DIR)/plugins.d   policies: policies/   data: $(RUN_DIR)/data"
+	@trap 'kill $$mock 2>/dev/null' EXIT INT TERM; \
+	  target/release/sluice mock-provider --listen 127.0.0.1:8089 & mock=$$!; \
+	  target/release/sluice serve --config deploy/sluice.local.toml \
+	    --plugins-dir $(RUN_DIR)/plugins.d --policies-dir policies --data-dir $(RUN_DIR)/data
+
+## The whole suite: unit, golden, end-to-end (real proxy, mock, components).
+test: plugins
+	cargo build --release -p sluice
+	@if cargo nextest --version >/dev/null 2>&1; then \
+	  cargo nextest run --release --workspace --no-fail-fast; \
+	else \
+	  cargo test --release --workspace --no-fail-fast; \
+	fi
+
+bench: plugins
+	cargo build --release -p sluice -p sluice-bench
+	target/release/sluice-bench
+	cargo bench -p sluice --bench plugin_call
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean

@@ -1,0 +1,438 @@
+//! Boots the real `sluice` binary and the mock provider on ephemeral
+//! loopback ports, each test with its own directories, and drives them over
+//! HTTP as a client would.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// Where `make plugins` leaves the components.
+pub fn plugin(file: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(file);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make plugins` (make test does) first",
+        p.display()
+    );
+    p
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str], log: PathBuf) -> Proc {
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(SLUICE)
+        .args(args)
+        .env("SLUICE_LOG", "info")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn sluice");
+    Proc { child, log }
+}
+
+/// How to start a stack.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Component files (from target/plugins) present at start.
+    pub plugins: &'a [&'a str],
+    /// A policy file's text, written as policies/test.toml.
+    pub policy: Option<&'a str>,
+    /// Extra sluice.toml text appended to the base config.
+    pub config: &'a str,
+    /// Extra `serve` flags.
+    pub args: &'a [&'a str],
+    /// Mock provider flags.
+    pub mock_args: &'a [&'a str],
+}
+
+/// A running mock provider and proxy.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub mock: Proc,
+    pub proxy: Proc,
+    pub base: String,
+    pub admin: String,
+    pub plugins_dir: PathBuf,
+    pub policies_dir: PathBuf,
+    pub mock_port: u16,
+    pub proxy_port: u16,
+}
+
+impl Stack {
+    pub fn start(opts: Options<'_>) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins_dir = dir.path().join("plugins");
+        let policies_dir = dir.path().join("policies");
+        std::fs::create_dir_all(&plugins_dir).unwrap();
+        std::fs::create_dir_all(&policies_dir).unwrap();
+        for p in opts.plugins {
+            std::fs::copy(plugin(p), plugins_dir.join(p)).unwrap();
+        }
+        if let Some(policy) = opts.policy {
+            std::fs::write(policies_dir.join("test.toml"), policy).unwrap();
+        }
+        let (mock, mock_port) = start_mock(dir.path(), opts.mock_args);
+        let config = format!(
+            r#"[routing]
+default_provider = "mock"
+
+[[providers]]
+name = "mock"
+kind = "mock"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+models = ["gpt-4o-mini", "claude-sonnet-4-6"]
+
+[[providers]]
+name = "oai"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+
+[[providers]]
+name = "ant"
+kind = "anthropic"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+{}
+"#,
+            opts.config
+        );
+        let config_path = dir.path().join("sluice.toml");
+        std::fs::write(&config_path, config).unwrap();
+        // A port can be taken between probing and binding: retry a few times.
+        for attempt in 0.. {
+            let proxy_port = free_port();
+            let admin_port = free_port();
+            let mut args = vec![
+                "serve".to_string(),
+                "--config".into(),
+                config_path.display().to_string(),
+                "--listen".into(),
+                format!("127.0.0.1:{proxy_port}"),
+                "--admin-listen".into(),
+                format!("127.0.0.1:{admin_port}"),
+                "--plugins-dir".into(),
+                plugins_dir.display().to_string(),
+                "--policies-dir".into(),
+                policies_dir.display().to_string(),
+                "--data-dir".into(),
+                dir.path().join("data").display().to_string(),
+                "--threads".into(),
+                "2".into(),
+            ];
+            args.extend(opts.args.iter().map(|s| s.to_string()));
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut proxy = spawn(&argv, dir.path().join(format!("proxy{attempt}.log")));
+            let admin = format!("http://127.0.0.1:{admin_port}");
+            if wait_healthy(&mut proxy, &admin) {
+                let scheme = if opts.args.contains(&"--tls-cert") { "https" } else { "http" };
+                return Stack {
+                    base: format!("{scheme}://127.0.0.1:{proxy_port}"),
+                    admin,
+                    dir,
+                    mock,
+                    proxy,
+                    plugins_dir,
+                    policies_dir,
+                    mock_port,
+                    proxy_port,
+                };
+            }
+            assert!(attempt < 3, "proxy did not start:\n{}", proxy.log_text());
+        }
+        unreachable!()
+    }
+
+    pub fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        request(&format!("{}{path}", self.base), Some(body), headers)
+    }
+
+    pub fn post_raw(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+        raw_request("POST", &format!("{}{path}", self.base), Some(body), headers)
+    }
+
+    pub fn admin_get(&self, path: &str) -> Resp {
+        raw_request("GET", &format!("{}{path}", self.admin), None, &[])
+    }
+
+    pub fn admin_post(&self, path: &str) -> Resp {
+        raw_request("POST", &format!("{}{path}", self.admin), Some(b""), &[])
+    }
+
+    pub fn plugins(&self) -> Value {
+        self.admin_get("/admin/plugins").json()
+    }
+
+    pub fn plugin_state(&self, name: &str) -> Option<Value> {
+        self.plugins()["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+    }
+
+    pub fn metrics(&self) -> String {
+        self.admin_get("/metrics").text()
+    }
+
+    /// Copy a component into the plugins dir the way an operator would: write
+    /// it aside, then rename over the target.
+    pub fn install(&self, component: &str, as_name: &str) {
+        let tmp = self.plugins_dir.join(format!(".{as_name}.tmp"));
+        std::fs::copy(plugin(component), &tmp).unwrap();
+        std::fs::rename(&tmp, self.plugins_dir.join(as_name)).unwrap();
+    }
+}
+
+/// Value of a metric sample line, e.g. `sluice_plugin_reloads_total{result="error"}`.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn start_mock(dir: &Path, extra: &[&str]) -> (Proc, u16) {
+    for attempt in 0..4 {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["mock-provider", "--listen", &listen, "--threads", "1"];
+        args.extend_from_slice(extra);
+        let mut mock = spawn(&args, dir.join(format!("mock{attempt}.log")));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && mock.is_running() {
+            if std::net::TcpStream::connect(&listen).is_ok() {
+                return (mock, port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("mock provider did not start");
+}
+
+fn wait_healthy(proxy: &mut Proc, admin: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if !proxy.is_running() {
+            return false;
+        }
+        if raw_request("GET", &format!("{admin}/healthz"), None, &[]).status == 200 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// Poll `f` until it holds, for at most `timeout`; returns whether it did.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as SSE events: (event name, data).
+    pub fn events(&self) -> Vec<(Option<String>, String)> {
+        parse_sse(&self.body)
+    }
+}
+
+pub fn parse_sse(body: &[u8]) -> Vec<(Option<String>, String)> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut event = None;
+        let mut data: Option<String> = None;
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(match data {
+                    Some(d) => format!("{d}\n{v}"),
+                    None => v.to_owned(),
+                });
+            }
+        }
+        if let Some(d) = data {
+            out.push((event, d));
+        }
+    }
+    out
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+pub fn request(url: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Resp {
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    let mut h: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    h.extend_from_slice(headers);
+    raw_request("POST", url, bytes.as_deref(), &h)
+}
+
+/// One HTTP exchange; a transport failure reads as status 0.
+pub fn raw_request(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Resp {
+    thread_local! {
+        static AGENT: ureq::Agent = agent();
+    }
+    AGENT.with(|agent| send(agent, method, url, body, headers))
+}
+
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let result = match body {
+        Some(b) => agent.run(req.body(b.to_vec()).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
+    };
+    match result {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            let headers = r
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                .collect();
+            let mut body = Vec::new();
+            let _ = r
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .reader()
+                .read_to_end(&mut body);
+            Resp {
+                status,
+                headers,
+                body,
+            }
+        }
+        Err(e) => Resp {
+            status: 0,
+            headers: Vec::new(),
+            body: e.to_string().into_bytes(),
+        },
+    }
+}
+
+/// Read a streamed response event by event, handing each to `f` as it
+/// arrives; returns the status and whether the stream ended cleanly.
+pub fn stream_events(
+    url: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+    mut f: impl FnMut(&str, &str),
+) -> (u16, bool) {
+    let agent = agent();
+    let mut req = ureq::http::Request::builder()
+        .method("POST")
+        .uri(url)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = match agent.run(req.body(serde_json::to_vec(body).unwrap()).unwrap()) {
+        Ok(r) => r,
+        Err(_) => return (0, false),
+    };
+    let status = resp.status().as_u16();
+    let reader = BufReader::new(resp.body_mut().as_reader());
+    let mut event = String::new();
+    for line in reader.lines() {
+        let Ok(line) = line else { return (status, false) };
+        if let Some(v) = line.strip_prefix("event: ") {
+            event = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            f(&event, v);
+            event.clear();
+        }
+    }
+    (status, true)
+}
