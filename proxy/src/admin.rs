@@ -63,7 +63,9 @@ impl Admin {
                 } else {
                     status.map_or("loaded", |s| s.state)
                 };
-                let last_error = status.and_then(|s| s.error.clone()).or_else(|| p.last_error());
+                let last_error = status
+                    .and_then(|s| s.error.clone())
+                    .or_else(|| p.last_error());
                 json!({
                     "name": p.name(),
                     "version": p.meta.info.version,

@@ -13,8 +13,8 @@ use crate::config::ProviderKind;
 use crate::echo::ModelEcho;
 use crate::intake::{ApiError, ChatRequest, Shape};
 use crate::metrics;
-use crate::plugins::translator::{StreamTranslation, TranslateContext, TranslateError};
 use crate::plugins::Plugin;
+use crate::plugins::translator::{StreamTranslation, TranslateContext, TranslateError};
 use crate::providers::{Provider, Upstream, UpstreamRequest};
 use crate::respond::{Stamp, write_error, write_full};
 use crate::routing::{self, Route};
@@ -40,7 +40,11 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
         }
         (Some(shape), _) => Err(Failure::Api(
             shape,
-            ApiError::new(405, "method_not_allowed", format!("{path} accepts POST only")),
+            ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{path} accepts POST only"),
+            ),
         )),
         (None, _) if path == "/v1/models" && method == Method::GET => {
             ctx.route = "models";
@@ -105,15 +109,14 @@ fn guess_shape(session: &Session) -> Shape {
 fn request_id(session: &Session) -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    if let Some(v) = session.req_header().headers.get("x-request-id") {
-        if let Ok(s) = v.to_str() {
-            if !s.is_empty()
-                && s.len() <= 128
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-            {
-                return s.to_owned();
-            }
-        }
+    if let Some(v) = session.req_header().headers.get("x-request-id")
+        && let Ok(s) = v.to_str()
+        && !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return s.to_owned();
     }
     let base = *BASE.get_or_init(|| {
         let t = std::time::SystemTime::now()
@@ -122,7 +125,10 @@ fn request_id(session: &Session) -> String {
         (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
     });
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    format!("req_{:016x}", base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+    format!(
+        "req_{:016x}",
+        base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    )
 }
 
 async fn chat(
@@ -147,16 +153,20 @@ async fn chat(
         gw.config.routing.default_provider.as_deref(),
     )
     .map_err(api)?;
-    let provider = snapshot.providers.get(&route.provider).cloned().ok_or_else(|| {
-        api(ApiError::new(
-            502,
-            "unknown_provider",
-            format!(
-                "{} chose provider {:?}, which is not configured",
-                route.decided_by, route.provider
-            ),
-        ))
-    })?;
+    let provider = snapshot
+        .providers
+        .get(&route.provider)
+        .cloned()
+        .ok_or_else(|| {
+            api(ApiError::new(
+                502,
+                "unknown_provider",
+                format!(
+                    "{} chose provider {:?}, which is not configured",
+                    route.decided_by, route.provider
+                ),
+            ))
+        })?;
     let upstream_shape = provider.shape_for(shape);
     let exchange = Exchange {
         gw,
@@ -226,7 +236,11 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, ApiErro
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     loop {
         let chunk = session.read_request_body().await.map_err(|e| {
-            ApiError::new(400, "invalid_request_error", format!("cannot read request body: {e}"))
+            ApiError::new(
+                400,
+                "invalid_request_error",
+                format!("cannot read request body: {e}"),
+            )
         })?;
         let Some(chunk) = chunk else { break };
         if buf.len() + chunk.len() > limit {
@@ -317,8 +331,7 @@ impl Exchange<'_> {
     ) -> Result<(), Failure> {
         let api = |e: ApiError| Failure::Api(self.client, e);
         let forwarded = forwarded_headers(session, self.client, self.upstream_shape, self.provider);
-        let headers: Vec<(&str, &str)> =
-            forwarded.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = forwarded.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let request = UpstreamRequest {
             endpoint: self.upstream_shape.endpoint(),
             body,
@@ -375,9 +388,13 @@ impl Exchange<'_> {
             .await
             .unwrap_or_default();
         if self.client == self.upstream_shape {
-            let ct = upstream.header("content-type").unwrap_or("application/json").to_owned();
+            let ct = upstream
+                .header("content-type")
+                .unwrap_or("application/json")
+                .to_owned();
             let retry = upstream.header("retry-after").map(str::to_owned);
-            let extra: Vec<(&str, &str)> = retry.iter().map(|r| ("retry-after", r.as_str())).collect();
+            let extra: Vec<(&str, &str)> =
+                retry.iter().map(|r| ("retry-after", r.as_str())).collect();
             write_full(session, status, &ct, body, &self.stamp(), &extra).await?;
             return Ok(());
         }
@@ -404,7 +421,11 @@ impl Exchange<'_> {
         let body = match translator {
             Some(t) => {
                 let text = std::str::from_utf8(&body).map_err(|_| {
-                    api(ApiError::new(502, "upstream_error", "provider response is not UTF-8"))
+                    api(ApiError::new(
+                        502,
+                        "upstream_error",
+                        "provider response is not UTF-8",
+                    ))
                 })?;
                 match t.translate_response(&self.translate_ctx(), text) {
                     Ok(Ok(out)) => Bytes::from(out),
@@ -420,7 +441,15 @@ impl Exchange<'_> {
             }
             None => ModelEcho::new(self.client, self.client_model, &self.route.model).whole(body),
         };
-        write_full(session, status, "application/json", body, &self.stamp(), &[]).await?;
+        write_full(
+            session,
+            status,
+            "application/json",
+            body,
+            &self.stamp(),
+            &[],
+        )
+        .await?;
         Ok(())
     }
 
@@ -434,7 +463,11 @@ impl Exchange<'_> {
             Some(t) => Some(t.open_stream(&self.translate_ctx()).map_err(|e| {
                 Failure::Api(
                     self.client,
-                    ApiError::new(502, "translator_failed", format!("translator {} failed: {e}", t.name())),
+                    ApiError::new(
+                        502,
+                        "translator_failed",
+                        format!("translator {} failed: {e}", t.name()),
+                    ),
                 )
             })?),
             None => None,
@@ -458,8 +491,12 @@ impl Exchange<'_> {
                 Ok(None) => break,
                 Err(e) => {
                     self.count_upstream_error(e.class());
-                    let ev = e.to_api_error().stream_event(self.client, &self.ctx.request_id);
-                    session.write_response_body(Some(Bytes::from(ev)), true).await?;
+                    let ev = e
+                        .to_api_error()
+                        .stream_event(self.client, &self.ctx.request_id);
+                    session
+                        .write_response_body(Some(Bytes::from(ev)), true)
+                        .await?;
                     return Ok(());
                 }
             };
@@ -470,7 +507,9 @@ impl Exchange<'_> {
                     Ok(b) => b,
                     Err(err) => {
                         let ev = err.stream_event(self.client, &self.ctx.request_id);
-                        session.write_response_body(Some(Bytes::from(ev)), true).await?;
+                        session
+                            .write_response_body(Some(Bytes::from(ev)), true)
+                            .await?;
                         return Ok(());
                     }
                 },
@@ -520,7 +559,11 @@ impl StreamRelay<'_> {
         self.take_out()
     }
 
-    fn translate_chunk(&mut self, t: &mut StreamTranslation, chunk: &[u8]) -> Result<Bytes, ApiError> {
+    fn translate_chunk(
+        &mut self,
+        t: &mut StreamTranslation,
+        chunk: &[u8],
+    ) -> Result<Bytes, ApiError> {
         self.parser.push(chunk, &mut self.events);
         self.translate_pending(t)?;
         Ok(self.take_out())
@@ -547,7 +590,11 @@ impl StreamRelay<'_> {
         self.parser.finish(&mut self.events);
         self.translate_pending(&mut t)?;
         let tail = t.finish().map_err(|e| {
-            ApiError::new(502, "translator_failed", format!("stream translator failed: {e}"))
+            ApiError::new(
+                502,
+                "translator_failed",
+                format!("stream translator failed: {e}"),
+            )
         })?;
         tail.iter().for_each(|e| write_event(e, &mut self.out));
         Ok(self.take_out())
@@ -555,7 +602,11 @@ impl StreamRelay<'_> {
 }
 
 fn translate_error(e: TranslateError) -> ApiError {
-    let status = if (400..=599).contains(&e.status) { e.status } else { 400 };
+    let status = if (400..=599).contains(&e.status) {
+        e.status
+    } else {
+        400
+    };
     let mut err = ApiError::new(status, e.code, e.message);
     err.param = e.param;
     err

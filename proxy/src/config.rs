@@ -53,7 +53,9 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dir: "./data".into() }
+        Self {
+            dir: "./data".into(),
+        }
     }
 }
 
@@ -223,12 +225,12 @@ impl Config {
                 )));
             }
         }
-        if let Some(d) = &self.routing.default_provider {
-            if !names.contains(d.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "routing.default_provider {d:?} is not a configured provider"
-                )));
-            }
+        if let Some(d) = &self.routing.default_provider
+            && !names.contains(d.as_str())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "routing.default_provider {d:?} is not a configured provider"
+            )));
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(

@@ -48,11 +48,11 @@ impl<'a> ModelEcho<'a> {
                 }
             }
             Shape::Anthropic if ev.event.as_deref() == Some("message_start") => {
-                if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&ev.data) {
-                    if let Some(m) = v.get_mut("message").and_then(|m| m.get_mut("model")) {
-                        *m = self.client_model.into();
-                        ev.data = v.to_string();
-                    }
+                if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&ev.data)
+                    && let Some(m) = v.get_mut("message").and_then(|m| m.get_mut("model"))
+                {
+                    *m = self.client_model.into();
+                    ev.data = v.to_string();
                 }
             }
             _ => {}

@@ -44,7 +44,10 @@ impl<H: Handler> HttpServerApp for App<H> {
 }
 
 /// The request body, whole, up to `limit` bytes (`None` beyond).
-pub async fn read_body(session: &mut ServerSession, limit: usize) -> pingora_error::Result<Option<Bytes>> {
+pub async fn read_body(
+    session: &mut ServerSession,
+    limit: usize,
+) -> pingora_error::Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {
         if buf.len() + chunk.len() > limit {

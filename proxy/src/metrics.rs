@@ -57,7 +57,10 @@ fn build() -> Metrics {
     let plugins_loaded =
         IntGauge::new("sluice_plugins_loaded", "Plugins in the serving snapshot").unwrap();
     let requests = IntCounterVec::new(
-        Opts::new("sluice_requests_total", "Data-plane requests by route and status"),
+        Opts::new(
+            "sluice_requests_total",
+            "Data-plane requests by route and status",
+        ),
         &["route", "status"],
     )
     .unwrap();

@@ -9,12 +9,19 @@ use crate::respond::{Stamp, write_full};
 use crate::snapshot::Gateway;
 
 pub async fn serve(gw: &Gateway, session: &mut Session, request_id: &str) -> Result<(), Failure> {
-    let anthropic = session.req_header().headers.contains_key("anthropic-version");
+    let anthropic = session
+        .req_header()
+        .headers
+        .contains_key("anthropic-version");
     let ids: Vec<(String, &str)> = gw
         .config
         .providers
         .iter()
-        .flat_map(|p| p.models.iter().map(move |m| (format!("{}:{m}", p.name), p.name.as_str())))
+        .flat_map(|p| {
+            p.models
+                .iter()
+                .map(move |m| (format!("{}:{m}", p.name), p.name.as_str()))
+        })
         .collect();
     let body = if anthropic {
         json!({

@@ -20,8 +20,9 @@ use crate::server::Sluice;
 use crate::snapshot::Gateway;
 
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -99,7 +100,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     }
     if let Err(e) = crate::fsutil::create_private_dir(&config.data.dir) {
-        return fail(format!("cannot create data dir {}: {e}", config.data.dir.display()));
+        return fail(format!(
+            "cannot create data dir {}: {e}",
+            config.data.dir.display()
+        ));
     }
     for dir in [&config.plugins.dir, &config.plugins.policies_dir] {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -145,7 +149,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         "sluice reloader",
         Reloader {
             gateway,
-            dirs: vec![config.plugins.dir.clone(), config.plugins.policies_dir.clone()],
+            dirs: vec![
+                config.plugins.dir.clone(),
+                config.plugins.policies_dir.clone(),
+            ],
             debounce: Duration::from_millis(config.plugins.debounce_ms),
             watch: config.plugins.watch,
         },
@@ -198,7 +205,11 @@ pub fn plugins(cmd: PluginsCommand) -> ExitCode {
                             i.version,
                             i.description,
                             i.default_order,
-                            if i.capabilities.is_empty() { "-".into() } else { i.capabilities.join(", ") },
+                            if i.capabilities.is_empty() {
+                                "-".into()
+                            } else {
+                                i.capabilities.join(", ")
+                            },
                             meta.sha256
                         );
                     }
@@ -208,7 +219,11 @@ pub fn plugins(cmd: PluginsCommand) -> ExitCode {
                     }
                 }
             }
-            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         PluginsCommand::List {
             plugins_dir,
@@ -232,10 +247,11 @@ pub fn plugins(cmd: PluginsCommand) -> ExitCode {
             for f in set.errors() {
                 println!("{}: {}", f.file, f.error.as_deref().unwrap_or_default());
             }
-            if set.errors().next().is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if set.errors().next().is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }
-
-
-

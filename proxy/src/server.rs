@@ -57,9 +57,7 @@ impl ProxyHttp for Sluice {
 
     /// Runs last for every request, whatever happened.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session
-            .response_written()
-            .map_or(0, |h| h.status.as_u16());
+        let status = session.response_written().map_or(0, |h| h.status.as_u16());
         let m = metrics::get();
         m.requests
             .with_label_values(&[ctx.route, status_label(status)])

@@ -101,7 +101,10 @@ mod test {
         let mut out = Vec::new();
         p.push(b"event: ping\r\ndata: {\"a\"", &mut out);
         assert!(out.is_empty());
-        p.push(b":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\ndata: [DONE]", &mut out);
+        p.push(
+            b":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\ndata: [DONE]",
+            &mut out,
+        );
         p.finish(&mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].event.as_deref(), Some("ping"));

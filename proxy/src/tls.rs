@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use pingora_core::apps::HttpServerApp;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::services::listening::Service;
-use pingora_core::apps::HttpServerApp;
 
 pub fn add_tls_listener<A: HttpServerApp + Send + Sync + 'static>(
     service: &mut Service<A>,
@@ -17,11 +17,9 @@ pub fn add_tls_listener<A: HttpServerApp + Send + Sync + 'static>(
             return Err(format!("TLS file {} does not exist", f.display()));
         }
     }
-    let mut settings = TlsSettings::intermediate(
-        &cert.display().to_string(),
-        &key.display().to_string(),
-    )
-    .map_err(|e| format!("cannot load TLS certificate/key: {e}"))?;
+    let mut settings =
+        TlsSettings::intermediate(&cert.display().to_string(), &key.display().to_string())
+            .map_err(|e| format!("cannot load TLS certificate/key: {e}"))?;
     settings.enable_h2();
     service.add_tls_with_settings(addr, None, settings);
     Ok(())

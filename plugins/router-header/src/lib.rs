@@ -25,14 +25,14 @@ impl Guest for HeaderRoute {
             return Decision::Abstain;
         };
         let (provider, model) = value.split_once(':').unwrap_or((value, &request.model));
-        if let Some(allow) = config()["allow"].as_array() {
-            if !allow.iter().any(|p| p.as_str() == Some(provider)) {
-                return Decision::reject(
-                    403,
-                    "provider_not_allowed",
-                    &format!("provider {provider:?} named by {header} is not allowed"),
-                );
-            }
+        if let Some(allow) = config()["allow"].as_array()
+            && !allow.iter().any(|p| p.as_str() == Some(provider))
+        {
+            return Decision::reject(
+                403,
+                "provider_not_allowed",
+                &format!("provider {provider:?} named by {header} is not allowed"),
+            );
         }
         Decision::to(provider, model, &format!("header {header}"))
     }

@@ -20,9 +20,13 @@ impl Guest for ModelPrefix {
     }
 
     fn route(request: RequestView) -> Decision {
-        let rules = config()["rules"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let rules = config()["rules"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for rule in rules {
-            let (Some(prefix), Some(provider)) = (rule["prefix"].as_str(), rule["provider"].as_str())
+            let (Some(prefix), Some(provider)) =
+                (rule["prefix"].as_str(), rule["provider"].as_str())
             else {
                 continue;
             };

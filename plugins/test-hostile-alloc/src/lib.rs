@@ -7,7 +7,11 @@ struct Alloc;
 
 impl Guest for Alloc {
     fn describe() -> PluginInfo {
-        plugin_info("hostile-alloc", "0.1.0", "Allocates forever on x-hostile: alloc")
+        plugin_info(
+            "hostile-alloc",
+            "0.1.0",
+            "Allocates forever on x-hostile: alloc",
+        )
     }
 
     fn route(request: RequestView) -> Decision {

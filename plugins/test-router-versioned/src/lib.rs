@@ -4,14 +4,22 @@
 
 use sluice_plugin_sdk::router::*;
 
-const VERSION: &str = if cfg!(feature = "v2") { "2.0.0" } else { "1.0.0" };
+const VERSION: &str = if cfg!(feature = "v2") {
+    "2.0.0"
+} else {
+    "1.0.0"
+};
 const MODEL: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
 
 struct Versioned;
 
 impl Guest for Versioned {
     fn describe() -> PluginInfo {
-        plugin_info("versioned", VERSION, "Routes to mock:v1 or mock:v2 by build")
+        plugin_info(
+            "versioned",
+            VERSION,
+            "Routes to mock:v1 or mock:v2 by build",
+        )
     }
 
     fn route(_request: RequestView) -> Decision {

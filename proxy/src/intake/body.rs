@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{ApiError, Shape};
@@ -29,10 +29,7 @@ impl<'a> RequestBody<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// Decode one field; `None` when absent or JSON `null`.
@@ -50,7 +47,10 @@ impl<'a> RequestBody<'a> {
     /// when absent). Other fields keep their exact bytes.
     pub fn with_field(&self, key: &str, value: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>()
+            self.fields
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>()
                 + value.len()
                 + key.len()
                 + 8,
@@ -150,9 +150,7 @@ impl<'a> ChatRequest<'a> {
     /// Parse and check the fields every request of `shape` must have.
     pub fn parse(shape: Shape, bytes: &'a [u8]) -> Result<Self, ApiError> {
         let body = RequestBody::parse(bytes)?;
-        let model: Cow<'a, str> = body
-            .decode("model")?
-            .ok_or_else(|| missing("model"))?;
+        let model: Cow<'a, str> = body.decode("model")?.ok_or_else(|| missing("model"))?;
         if model.trim().is_empty() {
             return Err(ApiError::bad_request("`model` must not be empty").with_param("model"));
         }
@@ -203,7 +201,8 @@ mod test {
 
     #[test]
     fn keeps_unknown_fields_byte_for_byte() {
-        let raw = br#"{"model":"a","x":{"deep": [1, 2 ]},"messages":[{"role":"user","content":"hi"}]}"#;
+        let raw =
+            br#"{"model":"a","x":{"deep": [1, 2 ]},"messages":[{"role":"user","content":"hi"}]}"#;
         let req = ChatRequest::parse(Shape::OpenAi, raw).unwrap();
         assert_eq!(req.model, "a");
         let out = req.body.with_field("model", "\"b\"");
@@ -215,7 +214,9 @@ mod test {
 
     #[test]
     fn validates_required_fields_per_shape() {
-        let e = ChatRequest::parse(Shape::OpenAi, br#"{"messages":[{}]}"#).err().unwrap();
+        let e = ChatRequest::parse(Shape::OpenAi, br#"{"messages":[{}]}"#)
+            .err()
+            .unwrap();
         assert_eq!(e.param.as_deref(), Some("model"));
         let e = ChatRequest::parse(Shape::Anthropic, br#"{"model":"m","messages":[{}]}"#)
             .err()
@@ -223,13 +224,18 @@ mod test {
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         let e = ChatRequest::parse(Shape::OpenAi, b"[1]").err().unwrap();
         assert_eq!(e.status, 400);
-        let e = ChatRequest::parse(Shape::OpenAi, br#"{"model":"a","model":"b"}"#).err().unwrap();
+        let e = ChatRequest::parse(Shape::OpenAi, br#"{"model":"a","model":"b"}"#)
+            .err()
+            .unwrap();
         assert!(e.message.contains("duplicate"), "{}", e.message);
     }
 
     #[test]
     fn escaped_keys_are_decoded() {
         let body = RequestBody::parse(br#"{"mo\u0064el":"x"}"#).unwrap();
-        assert_eq!(body.decode::<String>("model").unwrap().as_deref(), Some("x"));
+        assert_eq!(
+            body.decode::<String>("model").unwrap().as_deref(),
+            Some("x")
+        );
     }
 }

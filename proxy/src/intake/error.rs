@@ -22,7 +22,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code: code.into(),
@@ -117,8 +121,7 @@ mod test {
         assert_eq!(o["error"]["type"], "invalid_request_error");
         assert_eq!(o["error"]["code"], "request_too_large");
         assert_eq!(o["error"]["param"], "messages");
-        let a: serde_json::Value =
-            serde_json::from_slice(&e.body(Shape::Anthropic, "r1")).unwrap();
+        let a: serde_json::Value = serde_json::from_slice(&e.body(Shape::Anthropic, "r1")).unwrap();
         assert_eq!(a["type"], "error");
         assert_eq!(a["error"]["type"], "request_too_large");
         assert_eq!(a["request_id"], "r1");

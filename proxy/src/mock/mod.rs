@@ -87,7 +87,11 @@ impl Handler for MockProvider {
         let fault = header(s, "x-mock-error").map(str::to_owned);
         if let Some(status) = fault.as_deref().and_then(|f| f.parse::<u16>().ok()) {
             let body = render::error(shape, status, &format!("mock injected error {status}"));
-            let extra: &[(&str, &str)] = if status == 429 { &[("retry-after", "1")] } else { &[] };
+            let extra: &[(&str, &str)] = if status == 429 {
+                &[("retry-after", "1")]
+            } else {
+                &[]
+            };
             return respond(s, status, "application/json", body.to_string(), extra).await;
         }
         if fault.as_deref() == Some("garbage") {
@@ -96,7 +100,8 @@ impl Handler for MockProvider {
         let req: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {
-                let body = render::error(shape, 400, &format!("mock cannot parse the request: {e}"));
+                let body =
+                    render::error(shape, 400, &format!("mock cannot parse the request: {e}"));
                 return respond(s, 400, "application/json", body.to_string(), &[]).await;
             }
         };
@@ -104,7 +109,9 @@ impl Handler for MockProvider {
             let body = render::error(shape, 400, "model and messages are required");
             return respond(s, 400, "application/json", body.to_string(), &[]).await;
         }
-        let cached = header(s, "x-mock-cached-tokens").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let cached = header(s, "x-mock-cached-tokens")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = format!("mock{n}");
         let plan = plan(shape, &req, n, cached);

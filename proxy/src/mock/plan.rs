@@ -40,8 +40,16 @@ fn tokens(s: &str) -> u64 {
 
 pub fn plan(shape: Shape, req: &Value, seq: u64, cached_tokens: u64) -> Plan {
     let model = req["model"].as_str().unwrap_or("mock").to_owned();
-    let messages = req["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let input_tokens = tokens(&all_text(&req["system"])) + messages.iter().map(|m| tokens(&all_text(&m["content"]))).sum::<u64>() + messages.len() as u64;
+    let messages = req["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let input_tokens = tokens(&all_text(&req["system"]))
+        + messages
+            .iter()
+            .map(|m| tokens(&all_text(&m["content"])))
+            .sum::<u64>()
+        + messages.len() as u64;
     let last = messages.last();
 
     if let Some(tool) = required_tool(shape, req) {
@@ -61,7 +69,10 @@ pub fn plan(shape: Shape, req: &Value, seq: u64, cached_tokens: u64) -> Plan {
         };
     }
 
-    let images = messages.iter().map(|m| count_images(&m["content"])).sum::<usize>();
+    let images = messages
+        .iter()
+        .map(|m| count_images(&m["content"]))
+        .sum::<usize>();
     let mut text = match last.and_then(|m| tool_result_text(shape, m)) {
         Some(result) => format!("Tool result received: {result}"),
         None => {
@@ -82,14 +93,20 @@ pub fn plan(shape: Shape, req: &Value, seq: u64, cached_tokens: u64) -> Plan {
         }
     }
     let max = match shape {
-        Shape::OpenAi => req["max_completion_tokens"].as_u64().or(req["max_tokens"].as_u64()),
+        Shape::OpenAi => req["max_completion_tokens"]
+            .as_u64()
+            .or(req["max_tokens"].as_u64()),
         Shape::Anthropic => req["max_tokens"].as_u64(),
     };
-    if let Some(max) = max {
-        if tokens(&text) > max {
-            text = text.split_whitespace().take(max as usize).collect::<Vec<_>>().join(" ");
-            finish = Finish::Length;
-        }
+    if let Some(max) = max
+        && tokens(&text) > max
+    {
+        text = text
+            .split_whitespace()
+            .take(max as usize)
+            .collect::<Vec<_>>()
+            .join(" ");
+        finish = Finish::Length;
     }
     Plan {
         model,
@@ -128,9 +145,10 @@ fn count_images(content: &Value) -> usize {
 fn tool_result_text(shape: Shape, last: &Value) -> Option<String> {
     match shape {
         Shape::OpenAi if last["role"] == "tool" => Some(all_text(&last["content"])),
-        Shape::Anthropic => last["content"].as_array()?.iter().find_map(|b| {
-            (b["type"] == "tool_result").then(|| all_text(&b["content"]))
-        }),
+        Shape::Anthropic => last["content"]
+            .as_array()?
+            .iter()
+            .find_map(|b| (b["type"] == "tool_result").then(|| all_text(&b["content"]))),
         _ => None,
     }
 }
@@ -142,7 +160,10 @@ fn stop_sequences(shape: Shape, req: &Value) -> Vec<String> {
     };
     match v {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -173,7 +194,11 @@ fn required_tool(shape: Shape, req: &Value) -> Option<(String, Value)> {
         Shape::OpenAi => choice == "required",
         Shape::Anthropic => choice["type"] == "any",
     };
-    if required { tools.into_iter().next() } else { None }
+    if required {
+        tools.into_iter().next()
+    } else {
+        None
+    }
 }
 
 /// A value that satisfies the simple JSON Schemas tests use.
@@ -182,7 +207,11 @@ fn example_input(schema: &Value) -> Value {
     if let Some(props) = schema["properties"].as_object() {
         for (name, prop) in props {
             let v = match prop["type"].as_str() {
-                Some("string") => json!(if name.contains("city") { "Paris" } else { "mock" }),
+                Some("string") => json!(if name.contains("city") {
+                    "Paris"
+                } else {
+                    "mock"
+                }),
                 Some("integer" | "number") => json!(1),
                 Some("boolean") => json!(true),
                 Some("array") => json!([]),
@@ -218,7 +247,10 @@ mod test {
             "tool_choice":"required"});
         let p = plan(Shape::OpenAi, &req, 7, 0);
         let t = p.tool.unwrap();
-        assert_eq!((t.name.as_str(), t.input.clone()), ("get_weather", json!({"city":"Paris"})));
+        assert_eq!(
+            (t.name.as_str(), t.input.clone()),
+            ("get_weather", json!({"city":"Paris"}))
+        );
         assert_eq!(p.finish, Finish::ToolUse);
         let auto = json!({"model":"m","messages":[{"role":"user","content":"x"}],
             "tools":[{"name":"t","input_schema":{"type":"object"}}],"tool_choice":{"type":"auto"},"max_tokens":9});

@@ -107,7 +107,11 @@ pub fn stream(shape: Shape, p: &Plan, id: &str, include_usage: bool) -> Vec<Stri
 }
 
 fn openai_stream(p: &Plan, id: &str, include_usage: bool) -> Vec<String> {
-    let usage_field = if include_usage { Some(Value::Null) } else { None };
+    let usage_field = if include_usage {
+        Some(Value::Null)
+    } else {
+        None
+    };
     let chunk = |delta: Value, finish: Value| {
         let mut c = json!({
             "id": format!("chatcmpl-{id}"), "object": "chat.completion.chunk", "created": CREATED,
@@ -119,7 +123,10 @@ fn openai_stream(p: &Plan, id: &str, include_usage: bool) -> Vec<String> {
         }
         format!("data: {c}\n\n")
     };
-    let mut out = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     for piece in pieces(&p.text) {
         out.push(chunk(json!({"content": piece}), Value::Null));
     }
@@ -130,7 +137,10 @@ fn openai_stream(p: &Plan, id: &str, include_usage: bool) -> Vec<String> {
             Value::Null,
         ));
         let args = t.input.to_string();
-        let mid = args.char_indices().nth(args.chars().count() / 2).map_or(0, |(i, _)| i);
+        let mid = args
+            .char_indices()
+            .nth(args.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
         for part in [&args[..mid], &args[mid..]] {
             out.push(chunk(
                 json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
@@ -175,7 +185,10 @@ fn anthropic_stream(p: &Plan, id: &str) -> Vec<String> {
                 json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}),
             ));
         }
-        out.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
         index += 1;
     }
     if let Some(t) = &p.tool {
@@ -185,7 +198,10 @@ fn anthropic_stream(p: &Plan, id: &str) -> Vec<String> {
                    {"type": "tool_use", "id": t.id.replace("call_", "toolu_"), "name": t.name, "input": {}}}),
         ));
         let args = t.input.to_string();
-        let mid = args.char_indices().nth(args.chars().count() / 2).map_or(0, |(i, _)| i);
+        let mid = args
+            .char_indices()
+            .nth(args.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
         for part in [&args[..mid], &args[mid..]] {
             out.push(ev(
                 "content_block_delta",
@@ -193,7 +209,10 @@ fn anthropic_stream(p: &Plan, id: &str) -> Vec<String> {
                        "delta": {"type": "input_json_delta", "partial_json": part}}),
             ));
         }
-        out.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": index})));
+        out.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
     }
     let (stop_reason, stop_sequence) = anthropic_stop(&p.finish);
     out.push(ev(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use super::state::HostState;
 use super::PluginError;
+use super::state::HostState;
 
 /// How often the epoch advances. Plugin deadlines are whole ticks, so this is
 /// their resolution; waking 1000 times a second costs nothing measurable.
@@ -81,7 +81,9 @@ impl PluginEngine {
             linker,
             cache_dir,
             compat,
-            pool_size: std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4),
+            pool_size: std::thread::available_parallelism()
+                .map_or(4, |n| n.get() * 2)
+                .max(4),
         });
         spawn_ticker(Arc::downgrade(&inner));
         Ok(Self { inner })
@@ -108,17 +110,16 @@ impl PluginEngine {
             .cache_dir
             .as_ref()
             .map(|dir| dir.join(format!("{sha256}-{:016x}.cwasm", self.inner.compat)));
-        if let Some(path) = &cached {
-            if let Some(component) = self.load_cached(path) {
-                return Ok(component);
-            }
+        if let Some(path) = &cached
+            && let Some(component) = self.load_cached(path)
+        {
+            return Ok(component);
         }
-        let component =
-            Component::new(&self.inner.engine, bytes).map_err(PluginError::invalid)?;
-        if let Some(path) = &cached {
-            if let Err(e) = store_cached(path, &component) {
-                tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e}");
-            }
+        let component = Component::new(&self.inner.engine, bytes).map_err(PluginError::invalid)?;
+        if let Some(path) = &cached
+            && let Err(e) = store_cached(path, &component)
+        {
+            tracing::warn!(path = %path.display(), "cannot cache compiled plugin: {e}");
         }
         Ok(component)
     }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::PluginError;
 use super::bindings::PluginKind;
-use crate::intake::Shape;
 use super::engine::PluginEngine;
 use super::plugin::{KindPre, Plugin, PluginMeta};
 use super::policy::{Binding, Policies};
-use super::PluginError;
+use crate::intake::Shape;
 
 /// Everything the plugins directory yielded, as one snapshot sees it.
 #[derive(Default)]
@@ -100,7 +100,12 @@ pub fn load_plugins(
 ) -> PluginSet {
     let mut set = PluginSet::default();
     let prev_by_file: HashMap<&Path, &Arc<Plugin>> = previous
-        .map(|p| p.all.iter().map(|pl| (pl.meta.file.as_path(), pl)).collect())
+        .map(|p| {
+            p.all
+                .iter()
+                .map(|pl| (pl.meta.file.as_path(), pl))
+                .collect()
+        })
         .unwrap_or_default();
     let mut names = HashSet::new();
 
@@ -134,7 +139,10 @@ pub fn load_plugins(
             PluginKind::Translator => {
                 for cap in &plugin.meta.info.capabilities {
                     if let Some(pair) = parse_direction(cap) {
-                        let slot = set.translators.entry(pair).or_insert_with(|| plugin.clone());
+                        let slot = set
+                            .translators
+                            .entry(pair)
+                            .or_insert_with(|| plugin.clone());
                         if plugin.order() < slot.order() {
                             *slot = plugin.clone();
                         }
@@ -145,8 +153,11 @@ pub fn load_plugins(
             PluginKind::Redactor | PluginKind::Evaluator => {}
         }
     }
-    set.routers
-        .sort_by(|a, b| a.order().cmp(&b.order()).then_with(|| a.name().cmp(b.name())));
+    set.routers.sort_by(|a, b| {
+        a.order()
+            .cmp(&b.order())
+            .then_with(|| a.name().cmp(b.name()))
+    });
     set
 }
 

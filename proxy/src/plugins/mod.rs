@@ -19,7 +19,7 @@ pub mod watcher;
 
 pub use bindings::{ApiShape, PluginKind};
 pub use engine::PluginEngine;
-pub use loader::{FileStatus, PluginSet, load_plugins, describe_file};
+pub use loader::{FileStatus, PluginSet, describe_file, load_plugins};
 pub use plugin::{Plugin, PluginMeta};
 pub use policy::{Binding, FailMode, Policies};
 pub use router::{RouteOutcome, RouterDecision, RouterHeader, RouterRequest, run_routers};

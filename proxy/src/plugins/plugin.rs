@@ -9,12 +9,12 @@ use crossbeam_queue::ArrayQueue;
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
+use super::PluginError;
 use super::bindings::{PluginInfo, PluginKind, evaluator, redactor, router, translator};
 use super::engine::{EPOCH_TICK, PluginEngine};
 use super::health::Health;
 use super::policy::Binding;
 use super::state::HostState;
-use super::PluginError;
 use crate::metrics::{self, PluginMetrics};
 
 /// What is known about a component once it compiled and answered
@@ -172,6 +172,15 @@ impl Plugin {
 
     pub fn last_error(&self) -> Option<String> {
         self.health.last_error()
+    }
+
+    /// Create one fresh instance and discard it: what a call pays on top of
+    /// a warm one when the pool is empty. For benchmarks and diagnostics.
+    pub fn instantiate_cold(&self) -> Result<(), PluginError> {
+        self.meta
+            .pre
+            .instantiate(self.name.clone(), &self.binding)
+            .map(drop)
     }
 
     /// Take a warm instance, or make one when the pool is empty.

@@ -160,9 +160,14 @@ fn resolve(raw: RawBinding) -> Result<Binding, String> {
             super::engine::MAX_PLUGIN_MEMORY >> 20
         ));
     }
-    let deadline = raw.deadline_ms.map_or(defaults.deadline, Duration::from_millis);
+    let deadline = raw
+        .deadline_ms
+        .map_or(defaults.deadline, Duration::from_millis);
     if deadline.is_zero() || deadline > Duration::from_secs(10) {
-        return Err(format!("plugin {:?}: deadline_ms must be 1..=10000", raw.name));
+        return Err(format!(
+            "plugin {:?}: deadline_ms must be 1..=10000",
+            raw.name
+        ));
     }
     let config = match raw.config {
         Some(v) => serde_json::to_string(&v).map_err(|e| e.to_string())?,

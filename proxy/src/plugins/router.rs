@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use super::PluginError;
 use super::bindings::router::sluice::plugin::routing::{Decision, RequestView};
 use super::plugin::{Exports, Plugin};
 use super::policy::FailMode;
-use super::PluginError;
 
 pub use super::bindings::router::sluice::plugin::routing::RequestView as RouterRequest;
 pub use super::bindings::router::sluice::plugin::types::Header as RouterHeader;

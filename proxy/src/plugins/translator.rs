@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
+use super::PluginError;
 use super::bindings::SseEvent;
 use super::plugin::{Exports, Plugin, Warm};
-use super::PluginError;
 
 pub use super::bindings::translator::exports::sluice::plugin::translation::{
     TranslateContext, TranslateError,

@@ -30,7 +30,9 @@ impl BackgroundService for Reloader {
             match self.watch_dirs(tx) {
                 Ok(w) => Some(w),
                 Err(e) => {
-                    tracing::error!("cannot watch plugin directories ({e}); use SIGHUP or POST /admin/reload");
+                    tracing::error!(
+                        "cannot watch plugin directories ({e}); use SIGHUP or POST /admin/reload"
+                    );
                     None
                 }
             }
@@ -66,20 +68,24 @@ impl BackgroundService for Reloader {
 }
 
 impl Reloader {
-    fn watch_dirs(&self, tx: mpsc::UnboundedSender<()>) -> notify::Result<notify::RecommendedWatcher> {
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let Ok(event) = res else { return };
-            if matches!(event.kind, EventKind::Access(_)) {
-                return;
-            }
-            let relevant = event.paths.iter().any(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "wasm" || x == "toml")
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })?;
+    fn watch_dirs(
+        &self,
+        tx: mpsc::UnboundedSender<()>,
+    ) -> notify::Result<notify::RecommendedWatcher> {
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let Ok(event) = res else { return };
+                if matches!(event.kind, EventKind::Access(_)) {
+                    return;
+                }
+                let relevant = event
+                    .paths
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"));
+                if relevant {
+                    let _ = tx.send(());
+                }
+            })?;
         for dir in &self.dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }

@@ -117,7 +117,10 @@ impl Providers {
     }
 }
 
-fn build_header(provider: &Provider, req: &UpstreamRequest<'_>) -> pingora_error::Result<RequestHeader> {
+fn build_header(
+    provider: &Provider,
+    req: &UpstreamRequest<'_>,
+) -> pingora_error::Result<RequestHeader> {
     let path = format!("{}{}", provider.base_path, req.endpoint);
     let mut h = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
     h.insert_header("host", &provider.authority)?;

@@ -57,11 +57,10 @@ impl Provider {
             ProviderKind::Anthropic => Some("https://api.anthropic.com/v1"),
             ProviderKind::OpenaiCompatible | ProviderKind::Mock => None,
         };
-        let base = c
-            .base_url
-            .as_deref()
-            .or(default_base)
-            .ok_or_else(|| format!("provider {:?}: base_url is required for this kind", c.name))?;
+        let base =
+            c.base_url.as_deref().or(default_base).ok_or_else(|| {
+                format!("provider {:?}: base_url is required for this kind", c.name)
+            })?;
         let url = BaseUrl::parse(base).map_err(|e| format!("provider {:?}: {e}", c.name))?;
         let addr = (url.host.as_str(), url.port);
         let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr)
@@ -143,7 +142,9 @@ impl BaseUrl {
         } else if let Some(r) = s.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(format!("base_url {s:?} must start with http:// or https://"));
+            return Err(format!(
+                "base_url {s:?} must start with http:// or https://"
+            ));
         };
         let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let (host, port) = match hostport.rsplit_once(':') {
@@ -159,7 +160,10 @@ impl BaseUrl {
         }
         Ok(Self {
             tls,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
             path: path.trim_end_matches('/').to_owned(),
         })

@@ -76,8 +76,16 @@ pub fn route(
                 message,
                 plugin,
             })) => {
-                let status = if (400..=599).contains(&status) { status } else { 403 };
-                return Err(ApiError::new(status, code, format!("{message} (router {plugin})")));
+                let status = if (400..=599).contains(&status) {
+                    status
+                } else {
+                    403
+                };
+                return Err(ApiError::new(
+                    status,
+                    code,
+                    format!("{message} (router {plugin})"),
+                ));
             }
             Ok(None) => {}
             Err((plugin, e)) => {

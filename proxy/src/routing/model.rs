@@ -37,11 +37,17 @@ mod test {
 
     #[test]
     fn prefixes_bare_names_by_shape() {
-        assert_eq!(normalize("gpt-4o-mini", Shape::OpenAi).id(), "openai:gpt-4o-mini");
+        assert_eq!(
+            normalize("gpt-4o-mini", Shape::OpenAi).id(),
+            "openai:gpt-4o-mini"
+        );
         assert_eq!(
             normalize("claude-sonnet-4-6", Shape::Anthropic).id(),
             "anthropic:claude-sonnet-4-6"
         );
-        assert_eq!(normalize("mock:gpt-4o", Shape::Anthropic).id(), "mock:gpt-4o");
+        assert_eq!(
+            normalize("mock:gpt-4o", Shape::Anthropic).id(),
+            "mock:gpt-4o"
+        );
     }
 }

@@ -167,7 +167,11 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
             let mut proxy = spawn(&argv, dir.path().join(format!("proxy{attempt}.log")));
             let admin = format!("http://127.0.0.1:{admin_port}");
             if wait_healthy(&mut proxy, &admin) {
-                let scheme = if opts.args.contains(&"--tls-cert") { "https" } else { "http" };
+                let scheme = if opts.args.contains(&"--tls-cert") {
+                    "https"
+                } else {
+                    "http"
+                };
                 return Stack {
                     base: format!("{scheme}://127.0.0.1:{proxy_port}"),
                     admin,
@@ -297,9 +301,8 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -426,7 +429,9 @@ pub fn stream_events(
     let reader = BufReader::new(resp.body_mut().as_reader());
     let mut event = String::new();
     for line in reader.lines() {
-        let Ok(line) = line else { return (status, false) };
+        let Ok(line) = line else {
+            return (status, false);
+        };
         if let Some(v) = line.strip_prefix("event: ") {
             event = v.to_owned();
         } else if let Some(v) = line.strip_prefix("data: ") {

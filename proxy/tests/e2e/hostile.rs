@@ -53,7 +53,14 @@ fn infinite_loop_ends_at_its_deadline_and_fails_open() {
     assert_eq!(r.status, 200, "fail-open serves the request: {}", r.text());
     assert_eq!(r.header("x-sluice-model"), Some("base"));
     let m = stack.metrics();
-    assert_eq!(metric(&m, "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"timeout\"}"), 1.0, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"timeout\"}"
+        ),
+        1.0,
+        "{m}"
+    );
     assert!(stack.proxy.is_running());
 }
 
@@ -64,7 +71,12 @@ fn trap_fails_closed_with_a_clear_error_in_the_callers_shape() {
     assert_eq!(r.status, 503);
     let e = r.json();
     assert_eq!(e["error"]["code"], "plugin_failed");
-    assert!(e["error"]["message"].as_str().unwrap().contains("hostile-trap"));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hostile-trap")
+    );
     let a = stack.post(
         "/v1/messages",
         &json!({"model": "mock:base", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
@@ -84,9 +96,19 @@ fn memory_bomb_stops_at_the_cap() {
     let r = chat(&stack, Some("alloc"));
     assert_eq!(r.status, 200, "{}", r.text());
     let m = stack.metrics();
-    assert_eq!(metric(&m, "sluice_plugin_calls_total{plugin=\"hostile-alloc\",result=\"error\"}"), 1.0, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "sluice_plugin_calls_total{plugin=\"hostile-alloc\",result=\"error\"}"
+        ),
+        1.0,
+        "{m}"
+    );
     let p = stack.plugin_state("hostile-alloc").unwrap();
-    assert!(p["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{p}");
+    assert!(
+        p["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{p}"
+    );
     assert!(stack.proxy.is_running());
 }
 
@@ -108,14 +130,28 @@ fn other_requests_are_unaffected_and_a_repeat_offender_is_disabled() {
         bad.join().unwrap();
     });
     assert!(eventually(Duration::from_secs(2), || {
-        stack.plugin_state("hostile-spin").is_some_and(|p| p["state"] == "disabled")
+        stack
+            .plugin_state("hostile-spin")
+            .is_some_and(|p| p["state"] == "disabled")
     }));
     // Disabled: not even called any more.
     let r = chat(&stack, Some("spin"));
     assert_eq!(r.status, 200);
     let m = stack.metrics();
-    assert_eq!(metric(&m, "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"timeout\"}"), 3.0, "{m}");
-    assert!(metric(&m, "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"disabled\"}") >= 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"timeout\"}"
+        ),
+        3.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "sluice_plugin_calls_total{plugin=\"hostile-spin\",result=\"disabled\"}"
+        ) >= 1.0
+    );
     assert_eq!(stack.admin_get("/healthz").status, 200);
     assert!(stack.proxy.is_running());
 }

@@ -115,15 +115,24 @@ fn swap_under_concurrent_load_loses_nothing() {
     }
     std::thread::sleep(Duration::from_millis(700));
     stack.install("test_router_versioned_v2.wasm", "router.wasm");
-    assert!(eventually(Duration::from_secs(3), || v2.load(Ordering::Relaxed) > 20));
+    assert!(eventually(Duration::from_secs(3), || v2
+        .load(Ordering::Relaxed)
+        > 20));
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
     }
     let (n1, n2) = (v1.load(Ordering::Relaxed), v2.load(Ordering::Relaxed));
-    eprintln!("v1 {n1}, v2 {n2}, streams {}", streams_done.load(Ordering::Relaxed));
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "failed requests during the swap");
+    eprintln!(
+        "v1 {n1}, v2 {n2}, streams {}",
+        streams_done.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "failed requests during the swap"
+    );
     assert!(n1 > 0 && n2 > 0, "both versions observed: v1 {n1}, v2 {n2}");
     assert!(streams_done.load(Ordering::Relaxed) >= 5);
     assert_eq!(stack.plugin_state("versioned").unwrap()["version"], "2.0.0");
@@ -132,7 +141,10 @@ fn swap_under_concurrent_load_loses_nothing() {
 #[test]
 fn stream_in_flight_finishes_on_the_version_it_started_with() {
     let stack = Stack::start(Options {
-        plugins: &["translator_openai_anthropic.wasm", "test_router_versioned.wasm"],
+        plugins: &[
+            "translator_openai_anthropic.wasm",
+            "test_router_versioned.wasm",
+        ],
         mock_args: &["--chunk-delay-ms", "60"],
         ..Options::default()
     });
@@ -152,7 +164,11 @@ fn stream_in_flight_finishes_on_the_version_it_started_with() {
         if data == "[DONE]" {
             done = true;
         } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
-            text.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap_or_default());
+            text.push_str(
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap_or_default(),
+            );
         }
     });
     assert_eq!((status, clean, done), (200, true, true));
@@ -167,33 +183,57 @@ fn invalid_and_wrong_world_components_are_rejected_and_last_good_keeps_serving()
         ..Options::default()
     });
     assert_eq!(served_model(&stack), "v1");
-    let errors_before = metric(&stack.metrics(), "sluice_plugin_reloads_total{result=\"error\"}");
+    let errors_before = metric(
+        &stack.metrics(),
+        "sluice_plugin_reloads_total{result=\"error\"}",
+    );
 
     // Garbage where the good router was: it keeps serving, marked stale.
-    std::fs::write(stack.plugins_dir.join("test_router_versioned.wasm"), b"\0asm garbage").unwrap();
+    std::fs::write(
+        stack.plugins_dir.join("test_router_versioned.wasm"),
+        b"\0asm garbage",
+    )
+    .unwrap();
     assert!(eventually(Duration::from_secs(3), || {
-        stack.plugin_state("versioned").is_some_and(|p| p["state"] == "stale")
+        stack
+            .plugin_state("versioned")
+            .is_some_and(|p| p["state"] == "stale")
     }));
     let p = stack.plugin_state("versioned").unwrap();
-    assert!(p["last_error"].as_str().unwrap().contains("not a valid"), "{p}");
+    assert!(
+        p["last_error"].as_str().unwrap().contains("not a valid"),
+        "{p}"
+    );
     assert_eq!(served_model(&stack), "v1");
 
     // A valid component of no Sluice world, and plain junk, never load.
     stack.install("test-not-a-plugin.wasm", "command.wasm");
     std::fs::write(stack.plugins_dir.join("junk.wasm"), b"hello").unwrap();
-    assert!(eventually(Duration::from_secs(3), || {
-        let v = stack.plugins();
-        let failed: Vec<_> = v["plugins"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["state"] == "failed")
-            .map(|p| p["last_error"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        failed.len() == 2 && failed.iter().any(|e| e.contains("exports none of the sluice:plugin"))
-    }), "{}", stack.plugins());
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let v = stack.plugins();
+            let failed: Vec<_> = v["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["state"] == "failed")
+                .map(|p| p["last_error"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            failed.len() == 2
+                && failed
+                    .iter()
+                    .any(|e| e.contains("exports none of the sluice:plugin"))
+        }),
+        "{}",
+        stack.plugins()
+    );
     assert_eq!(served_model(&stack), "v1");
-    assert!(metric(&stack.metrics(), "sluice_plugin_reloads_total{result=\"error\"}") > errors_before);
+    assert!(
+        metric(
+            &stack.metrics(),
+            "sluice_plugin_reloads_total{result=\"error\"}"
+        ) > errors_before
+    );
 
     // An explicit reload reports the errors.
     let r = stack.admin_post("/admin/reload");
@@ -210,7 +250,11 @@ fn sighup_and_admin_reload_pick_up_changes_when_watching_is_off() {
     });
     stack.install("test_router_versioned.wasm", "router.wasm");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(served_model(&stack), "base", "nothing watches the directory");
+    assert_eq!(
+        served_model(&stack),
+        "base",
+        "nothing watches the directory"
+    );
 
     let r = stack.admin_post("/admin/reload");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -219,7 +263,13 @@ fn sighup_and_admin_reload_pick_up_changes_when_watching_is_off() {
 
     stack.install("test_router_versioned_v2.wasm", "router.wasm");
     let pid = stack.proxy.pid().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
 }
 
@@ -238,11 +288,21 @@ config = { rules = [{ prefix = "fast-", provider = "mock", model = "gpt-4o-mini"
     let r = stack.post("/v1/chat/completions", &chat("fast-anything"), &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-sluice-model"), Some("gpt-4o-mini"));
-    assert_eq!(r.json()["model"], "fast-anything", "the client's model is echoed");
+    assert_eq!(
+        r.json()["model"],
+        "fast-anything",
+        "the client's model is echoed"
+    );
 
-    std::fs::write(stack.policies_dir.join("test.toml"), "[[plugin]]\nnme = 1\n").unwrap();
+    std::fs::write(
+        stack.policies_dir.join("test.toml"),
+        "[[plugin]]\nnme = 1\n",
+    )
+    .unwrap();
     assert!(eventually(Duration::from_secs(3), || {
-        stack.plugins()["last_reload"]["errors"].to_string().contains("policies rejected")
+        stack.plugins()["last_reload"]["errors"]
+            .to_string()
+            .contains("policies rejected")
     }));
     let r = stack.post("/v1/chat/completions", &chat("fast-anything"), &[]);
     assert_eq!(r.header("x-sluice-model"), Some("gpt-4o-mini"));
@@ -258,8 +318,14 @@ fn plugins_check_cli_describes_components() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("kind: router") && text.contains("name: header-route"), "{text}");
-    assert!(text.contains("kind: translator") && text.contains("openai->anthropic"), "{text}");
+    assert!(
+        text.contains("kind: router") && text.contains("name: header-route"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kind: translator") && text.contains("openai->anthropic"),
+        "{text}"
+    );
 
     let out = std::process::Command::new(SLUICE)
         .args(["plugins", "check"])

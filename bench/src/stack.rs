@@ -1,0 +1,208 @@
+//! The system under test: mock provider, bare pingora and two Sluices.
+//!
+//! Everything listens on free 127.0.0.1 ports and lives in one temporary
+//! directory (config, plugin dirs, data dirs, logs). Dropping the [`Stack`]
+//! kills the children before the directory is removed.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::BenchError;
+use crate::procs::{Procs, TempDir, free_addr};
+
+/// Paths and knobs for starting the stack.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub sluice: PathBuf,
+    pub bare: PathBuf,
+    pub plugin: PathBuf,
+    pub bare_threads: usize,
+    /// When false only the mock and bare pingora are started (for checking
+    /// the harness before a `sluice` binary exists).
+    pub with_sluice: bool,
+    pub ready_timeout: Duration,
+}
+
+/// A running target the load generator can be pointed at.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+/// Running processes plus their scratch directory. Field order matters:
+/// `procs` is dropped (children killed) before `tmp` is removed.
+pub struct Stack {
+    procs: Procs,
+    tmp: TempDir,
+    pub targets: Vec<Target>,
+}
+
+/// The provider section Sluice needs to reach the mock.
+fn sluice_config(mock: SocketAddr) -> String {
+    format!("[[providers]]\nname = \"mock\"\nkind = \"mock\"\nbase_url = \"http://{mock}\"\n")
+}
+
+fn require_file(what: &str, path: &Path) -> Result<(), BenchError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(BenchError::new(format!(
+            "{what} not found at {} (build it first, or pass its path)",
+            path.display()
+        )))
+    }
+}
+
+impl Stack {
+    /// Starts every process and waits until each is ready.
+    pub fn start(cfg: &StackConfig) -> Result<Stack, BenchError> {
+        require_file("bare-pingora binary", &cfg.bare)?;
+        if cfg.with_sluice {
+            require_file("sluice binary", &cfg.sluice)?;
+            require_file("router plugin", &cfg.plugin)?;
+        } else {
+            // The mock provider is a sluice subcommand too.
+            require_file("sluice binary (serves the mock provider)", &cfg.sluice)?;
+        }
+
+        let mut tmp = TempDir::new("sluice-bench")?;
+        let mut procs = Procs::new(tmp.subdir("logs")?);
+        let mut targets = Vec::new();
+        match launch(cfg, &tmp, &mut procs, &mut targets) {
+            Ok(()) => Ok(Stack {
+                procs,
+                tmp,
+                targets,
+            }),
+            Err(e) => {
+                // The error quotes a log path: keep the directory so it can
+                // be read. `procs` is dropped (children killed) on return.
+                tmp.keep();
+                Err(e)
+            }
+        }
+    }
+
+    /// Fails if any process of the stack has died.
+    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+        self.procs.check_alive()
+    }
+
+    /// Where the children's logs and data live (removed on drop unless
+    /// [`Stack::keep_dir`] was called).
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Keeps the scratch directory, logs included, after the stack stops.
+    pub fn keep_dir(&mut self) {
+        self.tmp.keep();
+    }
+}
+
+/// Starts each process in turn, waiting for it to be ready, and records
+/// the targets to measure.
+fn launch(
+    cfg: &StackConfig,
+    tmp: &TempDir,
+    procs: &mut Procs,
+    targets: &mut Vec<Target>,
+) -> Result<(), BenchError> {
+    let mock = free_addr()?;
+    let id = procs.spawn(
+        "mock-provider",
+        &cfg.sluice,
+        &["mock-provider".into(), "--listen".into(), mock.to_string()],
+    )?;
+    procs.wait_tcp(id, mock, cfg.ready_timeout)?;
+    targets.push(Target {
+        name: "direct (mock)".into(),
+        addr: mock,
+    });
+
+    let bare = free_addr()?;
+    let id = procs.spawn(
+        "bare-pingora",
+        &cfg.bare,
+        &[
+            "--listen".into(),
+            bare.to_string(),
+            "--upstream".into(),
+            mock.to_string(),
+            "--threads".into(),
+            cfg.bare_threads.to_string(),
+        ],
+    )?;
+    procs.wait_tcp(id, bare, cfg.ready_timeout)?;
+    targets.push(Target {
+        name: "bare pingora".into(),
+        addr: bare,
+    });
+
+    if cfg.with_sluice {
+        let config = tmp.path().join("sluice.toml");
+        fs::write(&config, sluice_config(mock))?;
+        let policies = tmp.subdir("policies-empty")?;
+        let no_plugins = tmp.subdir("plugins-empty")?;
+        let one_router = tmp.subdir("plugins-router")?;
+        let file_name = cfg
+            .plugin
+            .file_name()
+            .ok_or_else(|| BenchError::new("--plugin has no file name"))?;
+        fs::copy(&cfg.plugin, one_router.join(file_name))?;
+
+        for (name, label, plugins) in [
+            ("sluice", "sluice (no plugin)", no_plugins),
+            ("sluice-router", "sluice + 1 router", one_router),
+        ] {
+            let listen = free_addr()?;
+            let admin = free_addr()?;
+            let data = tmp.subdir(&format!("data-{name}"))?;
+            let args = [
+                "serve".to_string(),
+                "--config".into(),
+                config.display().to_string(),
+                "--listen".into(),
+                listen.to_string(),
+                "--admin-listen".into(),
+                admin.to_string(),
+                "--plugins-dir".into(),
+                plugins.display().to_string(),
+                "--policies-dir".into(),
+                policies.display().to_string(),
+                "--data-dir".into(),
+                data.display().to_string(),
+            ];
+            let id = procs.spawn(name, &cfg.sluice, &args)?;
+            procs.wait_tcp(id, listen, cfg.ready_timeout)?;
+            procs.wait_http_ok(id, admin, "/healthz", cfg.ready_timeout)?;
+            targets.push(Target {
+                name: label.into(),
+                addr: listen,
+            });
+        }
+    }
+
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    #[test]
+    fn config_points_the_mock_provider_at_the_mock() {
+        let cfg = super::sluice_config("127.0.0.1:4321".parse().unwrap());
+        let parsed: Vec<&str> = cfg.lines().collect();
+        assert_eq!(
+            parsed,
+            [
+                "[[providers]]",
+                "name = \"mock\"",
+                "kind = \"mock\"",
+                "base_url = \"http://127.0.0.1:4321\""
+            ]
+        );
+    }
+}
