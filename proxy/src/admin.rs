@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::httpapp::{Handler, respond};
 use crate::metrics;
 use crate::snapshot::Gateway;
+use crate::versioning::{Negotiated, VERSION_HEADER, today};
 
 pub struct Admin {
     pub gateway: Arc<Gateway>,
@@ -21,26 +22,50 @@ impl Handler for Admin {
         let path = session.req_header().uri.path().to_owned();
         // Admin requests carry no body; drain any so the connection stays usable.
         let _ = session.drain_request_body().await;
+        let requested = session
+            .req_header()
+            .headers
+            .get(VERSION_HEADER)
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        let headers = match self
+            .gateway
+            .versions
+            .negotiate(requested.as_deref(), today())
+        {
+            Negotiated::Serve(h) => h,
+            Negotiated::Refuse(status, body, h) => {
+                return json_response(session, status, &body, &h).await;
+            }
+        };
+        let h = &headers;
         match (method.as_str(), path.as_str()) {
-            ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"})).await,
+            ("OPTIONS", _) => respond(session, 204, "text/plain", "", &borrowed(h)).await,
+            ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"}), h).await,
             ("GET", "/readyz") => {
                 let s = self.gateway.snapshot();
                 let body = json!({"status": "ready", "generation": s.generation, "pid": std::process::id()});
-                json_response(session, 200, &body).await
+                json_response(session, 200, &body, h).await
             }
             ("GET", "/metrics") => {
                 let text = metrics::get().render();
-                respond(session, 200, "text/plain; version=0.0.4", text, &[]).await
+                respond(
+                    session,
+                    200,
+                    "text/plain; version=0.0.4",
+                    text,
+                    &borrowed(h),
+                )
+                .await
             }
-            ("GET", "/admin/plugins") => json_response(session, 200, &self.plugins()).await,
+            ("GET", "/admin/plugins") => json_response(session, 200, &self.plugins(), h).await,
             ("POST", "/admin/reload") => {
                 let report = self.gateway.reload("admin").await;
                 let status = if report.ok { 200 } else { 422 };
-                json_response(session, status, &json!(&*report)).await
+                json_response(session, status, &json!(&*report), h).await
             }
             _ => {
-                let body = json!({"error": {"message": format!("no admin route for {method} {path}"), "type": "invalid_request_error", "code": "not_found"}});
-                json_response(session, 404, &body).await
+                let body = json!({"error": {"message": format!("no admin route for {method} {path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}});
+                json_response(session, 404, &body, h).await
             }
         }
     }
@@ -103,7 +128,19 @@ async fn json_response(
     session: &mut ServerSession,
     status: u16,
     body: &serde_json::Value,
+    headers: &[(&'static str, String)],
 ) -> pingora_error::Result<()> {
     let bytes = serde_json::to_vec_pretty(body).expect("JSON value serializes");
-    respond(session, status, "application/json", bytes, &[]).await
+    respond(
+        session,
+        status,
+        "application/json",
+        bytes,
+        &borrowed(headers),
+    )
+    .await
+}
+
+pub fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

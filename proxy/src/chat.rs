@@ -34,6 +34,10 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
         _ => None,
     };
     let result = match (shape, &method) {
+        // Pre-flight: own routes answer with their version negotiation.
+        (_, &Method::OPTIONS) => {
+            crate::models::preflight(gw, session, &ctx.request_id, shape.is_some()).await
+        }
         (Some(shape), &Method::POST) => {
             ctx.route = shape_route(shape);
             chat(gw, session, ctx, shape).await
@@ -71,6 +75,23 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
             tracing::debug!(request_id = %ctx.request_id, "client went away: {e}");
         }
     }
+}
+
+/// Refuse a request beyond the in-flight limit: 503 and `Retry-After`.
+pub async fn overloaded(session: &mut Session, ctx: &mut RequestCtx, limit: usize) {
+    ctx.request_id = request_id(session);
+    ctx.route = "overloaded";
+    let err = ApiError::new(
+        503,
+        "server_is_overloaded",
+        format!("more than {limit} requests in flight; retry shortly"),
+    );
+    let stamp = Stamp {
+        request_id: &ctx.request_id,
+        provider: None,
+        model: None,
+    };
+    let _ = write_error(session, guess_shape(session), &err, &stamp).await;
 }
 
 /// How a request ended early.
@@ -140,6 +161,9 @@ async fn chat(
     let api = |e: ApiError| Failure::Api(shape, e);
     let snapshot = gw.snapshot();
     check_content_type(session).map_err(api)?;
+    session.set_read_timeout(Some(std::time::Duration::from_millis(
+        gw.config.limits.body_read_timeout_ms,
+    )));
     let bytes = read_body(session, gw.config.limits.max_body_bytes)
         .await
         .map_err(api)?;
@@ -236,11 +260,11 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, ApiErro
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     loop {
         let chunk = session.read_request_body().await.map_err(|e| {
-            ApiError::new(
-                400,
-                "invalid_request_error",
-                format!("cannot read request body: {e}"),
-            )
+            if e.etype() == &pingora_error::ErrorType::ReadTimedout {
+                ApiError::new(408, "request_timeout", "timed out reading the request body")
+            } else {
+                ApiError::bad_request(format!("cannot read request body: {e}"))
+            }
         })?;
         let Some(chunk) = chunk else { break };
         if buf.len() + chunk.len() > limit {

@@ -16,6 +16,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub limits: LimitsConfig,
+    pub api: crate::versioning::ApiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +155,12 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Largest upstream response body buffered for translation, in bytes.
     pub max_response_bytes: usize,
+    /// Requests served at once on the data plane; beyond it new requests
+    /// get 503 with `Retry-After` instead of queueing without bound.
+    pub max_connections: usize,
+    /// A client that sends its body slower than this (between two reads)
+    /// gets 408: a slowloris cannot hold a worker.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -161,6 +168,8 @@ impl Default for LimitsConfig {
         Self {
             max_body_bytes: 10 << 20,
             max_response_bytes: 64 << 20,
+            max_connections: 1000,
+            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -231,6 +240,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "routing.default_provider {d:?} is not a configured provider"
             )));
+        }
+        crate::versioning::Versions::from_config(&self.api).map_err(ConfigError::Invalid)?;
+        if self.limits.max_connections == 0 || self.limits.body_read_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections and limits.body_read_timeout_ms must be positive".into(),
+            ));
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(

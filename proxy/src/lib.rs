@@ -25,3 +25,4 @@ pub mod server;
 pub mod snapshot;
 pub mod sse;
 pub mod tls;
+pub mod versioning;

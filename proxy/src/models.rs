@@ -4,11 +4,34 @@ use bytes::Bytes;
 use pingora_proxy::Session;
 use serde_json::json;
 
+use crate::admin::borrowed;
 use crate::chat::Failure;
 use crate::respond::{Stamp, write_full};
 use crate::snapshot::Gateway;
+use crate::versioning::{Negotiated, VERSION_HEADER, today};
 
 pub async fn serve(gw: &Gateway, session: &mut Session, request_id: &str) -> Result<(), Failure> {
+    let stamp = Stamp {
+        request_id,
+        provider: None,
+        model: None,
+    };
+    let headers = match negotiate(gw, session) {
+        Negotiated::Serve(h) => h,
+        Negotiated::Refuse(status, body, h) => {
+            let body = Bytes::from(serde_json::to_vec(&body).expect("JSON value serializes"));
+            write_full(
+                session,
+                status,
+                "application/json",
+                body,
+                &stamp,
+                &borrowed(&h),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
     let anthropic = session
         .req_header()
         .headers
@@ -41,12 +64,47 @@ pub async fn serve(gw: &Gateway, session: &mut Session, request_id: &str) -> Res
             })).collect::<Vec<_>>(),
         })
     };
+    let body = Bytes::from(serde_json::to_vec(&body).expect("JSON value serializes"));
+    write_full(
+        session,
+        200,
+        "application/json",
+        body,
+        &stamp,
+        &borrowed(&headers),
+    )
+    .await?;
+    Ok(())
+}
+
+fn negotiate(gw: &Gateway, session: &Session) -> Negotiated {
+    let requested = session
+        .req_header()
+        .headers
+        .get(VERSION_HEADER)
+        .map(|v| v.to_str().unwrap_or("?"));
+    gw.versions.negotiate(requested, today())
+}
+
+/// `OPTIONS` on any data-plane path: 204. Own routes add their version
+/// negotiation headers; provider-shape paths are not versioned.
+pub async fn preflight(
+    gw: &Gateway,
+    session: &mut Session,
+    request_id: &str,
+    provider_shape: bool,
+) -> Result<(), Failure> {
     let stamp = Stamp {
         request_id,
         provider: None,
         model: None,
     };
-    let body = Bytes::from(serde_json::to_vec(&body).expect("JSON value serializes"));
-    write_full(session, 200, "application/json", body, &stamp, &[]).await?;
+    let headers = match negotiate(gw, session) {
+        Negotiated::Serve(h) | Negotiated::Refuse(_, _, h) if !provider_shape => h,
+        _ => Vec::new(),
+    };
+    let mut extra = borrowed(&headers);
+    extra.push(("allow", "GET, POST, OPTIONS"));
+    write_full(session, 204, "text/plain", Bytes::new(), &stamp, &extra).await?;
     Ok(())
 }

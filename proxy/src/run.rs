@@ -123,12 +123,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
 
-    let mut proxy = pingora_proxy::http_proxy_service(
-        &server.configuration,
-        Sluice {
-            gateway: gateway.clone(),
-        },
-    );
+    let mut proxy =
+        pingora_proxy::http_proxy_service(&server.configuration, Sluice::new(gateway.clone()));
     let listen = config.server.listen.to_string();
     match (&config.server.tls_cert, &config.server.tls_key) {
         (Some(cert), Some(key)) => {

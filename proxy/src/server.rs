@@ -2,6 +2,7 @@
 //! `chat`, `routing`, `providers` and `plugins`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -16,6 +17,26 @@ use crate::snapshot::Gateway;
 /// The data plane.
 pub struct Sluice {
     pub gateway: Arc<Gateway>,
+    /// Requests being served now, against `limits.max_connections`.
+    in_flight: AtomicUsize,
+}
+
+impl Sluice {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self {
+            gateway,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Holds one in-flight slot; released when the request ends, however.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Per-request state, from intake to logging.
@@ -43,7 +64,14 @@ impl ProxyHttp for Sluice {
     /// streams the answer back, so it always returns `Ok(true)` ("response
     /// sent") and pingora's own upstream phases never run.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        chat::serve(&self.gateway, session, ctx).await;
+        let limit = self.gateway.config.limits.max_connections;
+        let slot = Slot(&self.in_flight);
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= limit {
+            chat::overloaded(session, ctx, limit).await;
+        } else {
+            chat::serve(&self.gateway, session, ctx).await;
+        }
+        drop(slot);
         Ok(true)
     }
 

@@ -29,6 +29,8 @@ pub struct Snapshot {
 /// current snapshot.
 pub struct Gateway {
     pub config: Arc<Config>,
+    /// Versioning of Sluice's own routes, resolved from `[api]`.
+    pub versions: crate::versioning::Versions,
     pub engine: PluginEngine,
     current: ArcSwap<Snapshot>,
     /// Reloads run one at a time, each building on the last.
@@ -67,7 +69,9 @@ impl Gateway {
         metrics::get()
             .plugins_loaded
             .set(snapshot.plugins.all.len() as i64);
+        let versions = crate::versioning::Versions::from_config(&config.api)?;
         Ok(Arc::new(Self {
+            versions,
             config: Arc::new(config),
             engine,
             current: ArcSwap::from_pointee(snapshot),

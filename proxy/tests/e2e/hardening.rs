@@ -1,0 +1,252 @@
+//! In-process TLS with HTTP/2 by ALPN, API versioning of Sluice's own
+//! routes, slow clients and the in-flight limit.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::*;
+
+fn chat_body() -> serde_json::Value {
+    json!({"model": "mock:base", "messages": [{"role": "user", "content": "hello"}]})
+}
+
+#[test]
+fn tls_listener_serves_http1_and_offers_h2() {
+    let certs = tempfile::tempdir().unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+    std::fs::write(&key_path, ck.signing_key.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let stack = Stack::start(Options {
+        args: &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+        ..Options::default()
+    });
+    assert!(stack.base.starts_with("https://"));
+
+    // A client that trusts only the generated certificate.
+    let der = ck.cert.der().to_vec();
+    let roots = ureq::tls::RootCerts::Specific(Arc::new(vec![
+        ureq::tls::Certificate::from_der(&der).to_owned(),
+    ]));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into();
+    let body = serde_json::to_vec(&chat_body()).unwrap();
+    let r = send(
+        &agent,
+        "POST",
+        &format!("{}/v1/chat/completions", stack.base),
+        Some(&body),
+        &[("content-type", "application/json")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Mock reply to: hello"
+    );
+
+    // A client that trusts nothing in particular fails verification.
+    let r = raw_request(
+        "POST",
+        &format!("{}/v1/chat/completions", stack.base),
+        Some(&body),
+        &[],
+    );
+    assert_eq!(
+        r.status, 0,
+        "an unverifiable certificate must not be accepted"
+    );
+
+    // ALPN offers HTTP/2.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = TcpStream::connect(("127.0.0.1", stack.proxy_port)).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    assert_eq!(conn.alpn_protocol(), Some(&b"h2"[..]));
+}
+
+#[test]
+fn tls_needs_both_files() {
+    let out = std::process::Command::new(SLUICE)
+        .args(["serve", "--tls-cert", "/nonexistent.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+}
+
+const API: &str = r#"
+[api]
+min_supported = "0.8"
+deprecated = [
+  { version = "0.9", sunset = "2999-01-01" },
+  { version = "0.8", sunset = "2001-01-01" },
+]
+"#;
+
+#[test]
+fn own_routes_negotiate_api_versions() {
+    let stack = Stack::start(Options {
+        config: API,
+        ..Options::default()
+    });
+    let get = |url: String, version: Option<&str>| match version {
+        Some(v) => raw_request("GET", &url, None, &[("sluice-api-version", v)]),
+        None => raw_request("GET", &url, None, &[]),
+    };
+    for url in [
+        format!("{}/healthz", stack.admin),
+        format!("{}/v1/models", stack.base),
+    ] {
+        let r = get(url.clone(), None);
+        assert_eq!(r.status, 200, "{url}");
+        assert_eq!(r.header("sluice-api-versions-supported"), Some("0.9, 1.0"));
+        assert_eq!(r.header("sluice-api-version"), Some("1.0"));
+
+        let r = get(url.clone(), Some("0.9"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("deprecation"), Some("true"));
+        assert_eq!(r.header("sunset"), Some("Tue, 01 Jan 2999 00:00:00 GMT"));
+
+        for (v, reason) in [
+            ("0.8", "past_sunset"),
+            ("0.5", "below_min"),
+            ("7.0", "above_current"),
+        ] {
+            let r = get(url.clone(), Some(v));
+            assert_eq!(r.status, 410, "{url} {v}");
+            let e = r.json();
+            assert_eq!(e["error"]["code"], "version_unsupported");
+            assert_eq!(e["error"]["reason"], reason);
+            assert_eq!(e["error"]["requested"], v);
+            assert_eq!(e["error"]["current"], "1.0");
+            assert_eq!(e["error"]["min_supported"], "0.8");
+            assert!(r.header("sluice-api-versions-supported").is_some());
+        }
+        let r = raw_request("OPTIONS", &url, None, &[]);
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("sluice-api-versions-supported"), Some("0.9, 1.0"));
+    }
+
+    // Provider-shape paths are frozen by the SDKs: never versioned.
+    let r = stack.post(
+        "/v1/chat/completions",
+        &chat_body(),
+        &[("sluice-api-version", "0.1")],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("sluice-api-versions-supported").is_none());
+    let r = raw_request("OPTIONS", &format!("{}/v1/messages", stack.base), None, &[]);
+    assert_eq!(r.status, 204);
+    assert!(r.header("sluice-api-versions-supported").is_none());
+}
+
+#[test]
+fn models_list_in_both_shapes() {
+    let stack = Stack::start(Options::default());
+    let r = raw_request("GET", &format!("{}/v1/models", stack.base), None, &[]);
+    let ids: Vec<String> = r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["mock:gpt-4o-mini", "mock:claude-sonnet-4-6"]);
+    assert_eq!(r.json()["object"], "list");
+    let r = raw_request(
+        "GET",
+        &format!("{}/v1/models", stack.base),
+        None,
+        &[("anthropic-version", "2023-06-01")],
+    );
+    let v = r.json();
+    assert_eq!(v["data"][0]["type"], "model");
+    assert_eq!(v["has_more"], false);
+    assert_eq!(v["last_id"], "mock:claude-sonnet-4-6");
+}
+
+#[test]
+fn slow_body_gets_408_and_the_worker_is_freed() {
+    let stack = Stack::start(Options {
+        config: "[limits]\nbody_read_timeout_ms = 300\n",
+        ..Options::default()
+    });
+    let mut sock = TcpStream::connect(("127.0.0.1", stack.proxy_port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    sock.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":",
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = sock.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert_eq!(
+        stack.post("/v1/chat/completions", &chat_body(), &[]).status,
+        200
+    );
+}
+
+#[test]
+fn requests_beyond_the_in_flight_limit_get_503() {
+    let stack = Arc::new(Stack::start(Options {
+        config: "[limits]\nmax_connections = 2\n",
+        ..Options::default()
+    }));
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let stack = stack.clone();
+            std::thread::spawn(move || {
+                stack.post(
+                    "/v1/chat/completions",
+                    &chat_body(),
+                    &[("x-mock-latency-ms", "400")],
+                )
+            })
+        })
+        .collect();
+    let results: Vec<Resp> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<&Resp> = results.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(ok + refused.len(), 6);
+    assert!(
+        ok >= 2 && !refused.is_empty(),
+        "ok {ok}, refused {}",
+        refused.len()
+    );
+    for r in refused {
+        assert_eq!(r.json()["error"]["code"], "server_is_overloaded");
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    // Slots are released: a later request passes.
+    assert_eq!(
+        stack.post("/v1/chat/completions", &chat_body(), &[]).status,
+        200
+    );
+}
