@@ -175,6 +175,7 @@ async fn chat(
         &ctx.request_id,
         bytes.len(),
         gw.config.routing.default_provider.as_deref(),
+        &gw.config.routing.aliases,
     )
     .map_err(api)?;
     let provider = snapshot

@@ -146,6 +146,8 @@ pub struct RoutingConfig {
     /// Provider for models no router and no `provider:` prefix resolves
     /// (the global default slot).
     pub default_provider: Option<String>,
+    /// Registry aliases: `fast = "mock:gpt-4o-mini"`.
+    pub aliases: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +248,16 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits.max_connections and limits.body_read_timeout_ms must be positive".into(),
             ));
+        }
+        for (alias, target) in &self.routing.aliases {
+            match target.split_once(':') {
+                Some((p, m)) if names.contains(p) && !m.is_empty() => {}
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "routing.aliases.{alias} = {target:?} must be provider:model with a configured provider"
+                    )));
+                }
+            }
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(

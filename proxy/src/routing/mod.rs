@@ -7,7 +7,7 @@ use crate::intake::{ApiError, ChatRequest};
 use crate::plugins::{RouterDecision, RouterHeader, RouterRequest, run_routers};
 use crate::snapshot::Snapshot;
 
-pub use model::{Canonical, normalize};
+pub use model::{Canonical, OPT_OUT, normalize};
 
 /// Where a request will be sent, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +30,11 @@ pub fn route(
     request_id: &str,
     body_bytes: usize,
     default_provider: Option<&str>,
+    aliases: &std::collections::HashMap<String, String>,
 ) -> Result<Route, ApiError> {
-    let canonical = normalize(&req.model, req.shape);
+    let canonical = normalize(&req.model, req.shape, aliases, |p| {
+        snapshot.providers.get(p).is_some()
+    });
     let routers = &snapshot.plugins.routers;
     if !routers.is_empty() {
         let view = RouterRequest {

@@ -250,3 +250,26 @@ fn requests_beyond_the_in_flight_limit_get_503() {
         200
     );
 }
+
+#[test]
+fn aliases_opt_out_and_prefixes_normalize_models() {
+    let stack = Stack::start(Options {
+        config: "[routing.aliases]\nfast = \"mock:gpt-4o-mini\"\n",
+        ..Options::default()
+    });
+    let served = |model: &str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let r = stack.post("/v1/chat/completions", &body, &[]);
+        assert_eq!(r.status, 200, "{model}: {}", r.text());
+        assert_eq!(r.json()["model"], model, "the raw model string is echoed");
+        (
+            r.header("x-sluice-provider").unwrap().to_owned(),
+            r.header("x-sluice-model").unwrap().to_owned(),
+        )
+    };
+    assert_eq!(served("fast"), ("mock".into(), "gpt-4o-mini".into()));
+    assert_eq!(served("sluice://mock/llama3:8b"), ("mock".into(), "llama3:8b".into()));
+    assert_eq!(served("mock:gpt-4o"), ("mock".into(), "gpt-4o".into()));
+    // Bare names become openai:…; with no such provider the default serves.
+    assert_eq!(served("llama3:8b"), ("mock".into(), "llama3:8b".into()));
+}
