@@ -78,13 +78,14 @@ pub mod router {
         path: "../wit",
         world: "router",
         pub_export_macro: true,
-        export_macro_name: "export_router",
+        export_macro_name: "__export_router_raw",
         default_bindings_module: "sluice_plugin_sdk::router",
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
 
     pub use self::sluice::plugin::routing::*;
     world_helpers!(Router);
+    pub use crate::export_router;
 
     impl RequestView {
         /// The value of a request header, by lower-case name.
@@ -124,7 +125,7 @@ pub mod translator {
         path: "../wit",
         world: "translator",
         pub_export_macro: true,
-        export_macro_name: "export_translator",
+        export_macro_name: "__export_translator_raw",
         default_bindings_module: "sluice_plugin_sdk::translator",
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -135,6 +136,7 @@ pub mod translator {
     };
     pub use self::sluice::plugin::types::{ApiShape, SseEvent};
     world_helpers!(Translator);
+    pub use crate::export_translator;
 }
 
 /// The `redactor` world: request, response and stream rewriting.
@@ -144,7 +146,7 @@ pub mod redactor {
         path: "../wit",
         world: "redactor",
         pub_export_macro: true,
-        export_macro_name: "export_redactor",
+        export_macro_name: "__export_redactor_raw",
         default_bindings_module: "sluice_plugin_sdk::redactor",
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -154,6 +156,7 @@ pub mod redactor {
     };
     pub use self::sluice::plugin::types::{ApiShape, Rejection, SseEvent};
     world_helpers!(Redactor);
+    pub use crate::export_redactor;
 }
 
 /// The `evaluator` world: scoring finished exchanges, off the request path.
@@ -163,7 +166,7 @@ pub mod evaluator {
         path: "../wit",
         world: "evaluator",
         pub_export_macro: true,
-        export_macro_name: "export_evaluator",
+        export_macro_name: "__export_evaluator_raw",
         default_bindings_module: "sluice_plugin_sdk::evaluator",
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
@@ -173,4 +176,47 @@ pub mod evaluator {
     };
     pub use self::sluice::plugin::types::ApiShape;
     world_helpers!(Evaluator);
+    pub use crate::export_evaluator;
+}
+
+/// Export a type implementing the `router` world. Expands to nothing off
+/// WebAssembly, so a plugin crate's native unit tests link (component export
+/// names contain `:`, which native linkers reject).
+#[cfg(feature = "router")]
+#[macro_export]
+macro_rules! export_router {
+    ($t:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::router::__export_router_raw!($t);
+    };
+}
+
+/// Export a type implementing the `translator` world (see `export_router!`).
+#[cfg(feature = "translator")]
+#[macro_export]
+macro_rules! export_translator {
+    ($t:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::translator::__export_translator_raw!($t);
+    };
+}
+
+/// Export a type implementing the `redactor` world (see `export_router!`).
+#[cfg(feature = "redactor")]
+#[macro_export]
+macro_rules! export_redactor {
+    ($t:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::redactor::__export_redactor_raw!($t);
+    };
+}
+
+/// Export a type implementing the `evaluator` world (see `export_router!`).
+#[cfg(feature = "evaluator")]
+#[macro_export]
+macro_rules! export_evaluator {
+    ($t:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::evaluator::__export_evaluator_raw!($t);
+    };
 }
