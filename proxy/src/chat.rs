@@ -500,6 +500,13 @@ impl Exchange<'_> {
         let mut h = ResponseHeader::build(200, Some(6))?;
         h.insert_header("content-type", "text/event-stream")?;
         h.insert_header("cache-control", "no-cache")?;
+        // Chunked framing on HTTP/1.1: without a length pingora otherwise
+        // delimits the body by closing the connection, so a client could
+        // not tell a stream cut short from a finished one, nor reuse the
+        // connection. (HTTP/2 drops the header; HTTP/1.0 cannot chunk.)
+        if session.req_header().version == http::Version::HTTP_11 {
+            h.insert_header("transfer-encoding", "chunked")?;
+        }
         self.stamp().apply(&mut h)?;
         session.write_response_header(Box::new(h), false).await?;
 

@@ -139,9 +139,13 @@ impl MockProvider {
         delay: Duration,
         fault: Option<&str>,
     ) -> pingora_error::Result<()> {
-        let mut h = ResponseHeader::build(200, Some(3))?;
+        let mut h = ResponseHeader::build(200, Some(4))?;
         h.insert_header("content-type", "text/event-stream")?;
         h.insert_header("cache-control", "no-cache")?;
+        // Chunked, as real providers stream: without it the body is
+        // delimited by the connection closing, and `x-mock-error: drop`
+        // would read as a clean end of stream rather than a cut.
+        h.insert_header("transfer-encoding", "chunked")?;
         s.write_response_header(Box::new(h)).await?;
         let frames = render::stream(shape, plan, id, include_usage);
         let cut = frames.len() / 2;

@@ -98,6 +98,15 @@ fn pieces(text: &str) -> Vec<String> {
     out
 }
 
+/// Tool arguments streamed in two pieces, as providers split them.
+fn halves(args: &str) -> [String; 2] {
+    let mid = args
+        .char_indices()
+        .nth(args.chars().count() / 2)
+        .map_or(0, |(i, _)| i);
+    [args[..mid].to_owned(), args[mid..].to_owned()]
+}
+
 /// The stream as wire-ready SSE frames.
 pub fn stream(shape: Shape, p: &Plan, id: &str, include_usage: bool) -> Vec<String> {
     match shape {
@@ -136,12 +145,7 @@ fn openai_stream(p: &Plan, id: &str, include_usage: bool) -> Vec<String> {
                                     "function": {"name": t.name, "arguments": ""}}]}),
             Value::Null,
         ));
-        let args = t.input.to_string();
-        let mid = args
-            .char_indices()
-            .nth(args.chars().count() / 2)
-            .map_or(0, |(i, _)| i);
-        for part in [&args[..mid], &args[mid..]] {
+        for part in halves(&t.input.to_string()) {
             out.push(chunk(
                 json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
                 Value::Null,
@@ -197,12 +201,7 @@ fn anthropic_stream(p: &Plan, id: &str) -> Vec<String> {
             json!({"type": "content_block_start", "index": index, "content_block":
                    {"type": "tool_use", "id": t.id.replace("call_", "toolu_"), "name": t.name, "input": {}}}),
         ));
-        let args = t.input.to_string();
-        let mid = args
-            .char_indices()
-            .nth(args.chars().count() / 2)
-            .map_or(0, |(i, _)| i);
-        for part in [&args[..mid], &args[mid..]] {
+        for part in halves(&t.input.to_string()) {
             out.push(ev(
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": index,
