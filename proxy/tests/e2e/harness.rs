@@ -81,8 +81,11 @@ pub struct Options<'a> {
     pub plugins: &'a [&'a str],
     /// A policy file's text, written as policies/test.toml.
     pub policy: Option<&'a str>,
-    /// Extra sluice.toml text appended to the base config.
+    /// Extra sluice.toml text appended to the base config; `{mock_port}`
+    /// in it is replaced by the mock provider's port.
     pub config: &'a str,
+    /// Leave `routing.default_provider` unset, so unknown models are 404.
+    pub no_default_provider: bool,
     /// Extra `serve` flags.
     pub args: &'a [&'a str],
     /// Mock provider flags.
@@ -91,13 +94,18 @@ pub struct Options<'a> {
 
 /// A running mock provider and proxy.
 pub struct Stack {
+    // Held for their `Drop` (the temp dir and the mock process) even when
+    // no test reads them.
+    #[allow(dead_code)]
     pub dir: tempfile::TempDir,
+    #[allow(dead_code)]
     pub mock: Proc,
     pub proxy: Proc,
     pub base: String,
     pub admin: String,
     pub plugins_dir: PathBuf,
     pub policies_dir: PathBuf,
+    #[allow(dead_code)]
     pub mock_port: u16,
     pub proxy_port: u16,
 }
@@ -116,10 +124,13 @@ impl Stack {
             std::fs::write(policies_dir.join("test.toml"), policy).unwrap();
         }
         let (mock, mock_port) = start_mock(dir.path(), opts.mock_args);
+        let routing = if opts.no_default_provider {
+            ""
+        } else {
+            "[routing]\ndefault_provider = \"mock\"\n"
+        };
         let config = format!(
-            r#"[routing]
-default_provider = "mock"
-
+            r#"{routing}
 [[providers]]
 name = "mock"
 kind = "mock"
@@ -137,7 +148,7 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:{mock_port}/v1"
 {}
 "#,
-            opts.config
+            opts.config.replace("{mock_port}", &mock_port.to_string())
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();

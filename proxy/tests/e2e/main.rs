@@ -1,6 +1,10 @@
 //! End-to-end tests: the real `sluice` binary in front of the real mock
 //! provider, with real plugin components, driven over HTTP.
 
+mod errors;
+mod hardening;
 mod harness;
 mod hostile;
 mod reload;
+mod sdk;
+mod translate;
