@@ -13,8 +13,11 @@ PLUGINS := router-model-prefix router-header translator-openai-anthropic \
            test-router-versioned test-hostile-spin test-hostile-trap \
            test-hostile-alloc test-not-a-plugin
 RUN_DIR := target/run
+# Python venv with the official SDKs, driven against the proxy by the e2e tests.
+PYENV    := target/pyenv
+SDK_PINS := openai==3.54.0 anthropic==2.12.0
 
-.PHONY: setup plugins build run test bench lint fmt clean
+.PHONY: setup plugins build run sdk-env test bench lint fmt clean
 
 ## Install what the build needs when it is missing (cmake, the wasm target).
 setup:
@@ -47,8 +50,16 @@ run: build
 	  target/release/sluice serve --config deploy/sluice.local.toml \
 	    --plugins-dir $(RUN_DIR)/plugins.d --policies-dir policies --data-dir $(RUN_DIR)/data
 
+## The venv with the pinned official Python SDKs (a no-op when already there).
+sdk-env:
+	@test -x $(PYENV)/bin/pip || python3 -m venv $(PYENV)
+	@$(PYENV)/bin/python -c 'import sys, importlib.metadata as m; \
+	  sys.exit(any(m.version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))' \
+	  $(SDK_PINS) 2>/dev/null || \
+	  $(PYENV)/bin/pip install --quiet --disable-pip-version-check $(SDK_PINS)
+
 ## The whole suite: unit, golden, end-to-end (real proxy, mock, components).
-test: plugins
+test: plugins sdk-env
 	cargo build --release -p sluice
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --workspace --no-fail-fast; \
