@@ -109,6 +109,9 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// File (mode 0600) holding the provider credential.
     pub api_key_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for this provider instead of
+    /// the platform's roots (a private CA, a test upstream).
+    pub ca_file: Option<PathBuf>,
     /// Models listed by `GET /v1/models` as `name:model`.
     #[serde(default)]
     pub models: Vec<String>,

@@ -175,7 +175,16 @@ pub fn mock_provider(args: MockArgs) -> ExitCode {
         Duration::from_millis(args.chunk_delay_ms),
     );
     let mut service = Service::new("sluice mock provider".into(), App(mock));
-    service.add_tcp(&args.listen.to_string());
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            if let Err(e) =
+                crate::tls::add_tls_listener(&mut service, &args.listen.to_string(), cert, key)
+            {
+                return fail(e);
+            }
+        }
+        _ => service.add_tcp(&args.listen.to_string()),
+    }
     server.add_service(service);
     tracing::info!(listen = %args.listen, "mock provider serving");
     server.run_forever()

@@ -71,6 +71,9 @@ impl Provider {
         let mut peer = HttpPeer::new(resolved, url.tls, url.host.clone());
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.idle_timeout = Some(Duration::from_secs(90));
+        if let Some(ca) = &c.ca_file {
+            peer.options.ca = Some(load_ca(ca).map_err(|e| format!("provider {:?}: {e}", c.name))?);
+        }
         let credential = Credential::load(c).map_err(|e| format!("provider {:?}: {e}", c.name))?;
         let authority = if url.port == url.default_port() {
             url.host.clone()
@@ -124,6 +127,28 @@ impl Providers {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
+}
+
+/// The certificates of a PEM file, as pingora's per-peer trust store.
+fn load_ca(path: &std::path::Path) -> Result<Arc<pingora_core::protocols::tls::CaType>, String> {
+    use pingora_core::utils::tls::{WrappedX509, parse_x509};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<WrappedX509> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+        .map(|c| {
+            let der = c.map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
+            // pingora's parser panics on malformed DER: contain that here, at
+            // load time, so a bad file is a config error.
+            let raw = der.to_vec();
+            std::panic::catch_unwind(move || WrappedX509::new(raw, parse_x509))
+                .map_err(|_| format!("malformed certificate in {}", path.display()))
+        })
+        .collect::<Result<_, String>>()?;
+    if certs.is_empty() {
+        return Err(format!("no certificates in {}", path.display()));
+    }
+    Ok(Arc::from(certs.into_boxed_slice()))
 }
 
 /// The parts of a provider base URL Sluice uses.

@@ -268,8 +268,56 @@ fn aliases_opt_out_and_prefixes_normalize_models() {
         )
     };
     assert_eq!(served("fast"), ("mock".into(), "gpt-4o-mini".into()));
-    assert_eq!(served("sluice://mock/llama3:8b"), ("mock".into(), "llama3:8b".into()));
+    assert_eq!(
+        served("sluice://mock/llama3:8b"),
+        ("mock".into(), "llama3:8b".into())
+    );
     assert_eq!(served("mock:gpt-4o"), ("mock".into(), "gpt-4o".into()));
     // Bare names become openai:…; with no such provider the default serves.
     assert_eq!(served("llama3:8b"), ("mock".into(), "llama3:8b".into()));
+}
+
+#[test]
+fn https_providers_are_verified_against_their_ca_and_name() {
+    let certs = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (certs.path().join("up.pem"), certs.path().join("up.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let config = format!(
+        r#"
+[[providers]]
+name = "secure"
+kind = "mock"
+base_url = "https://localhost:{{mock_port}}/v1"
+ca_file = "{cert_arg}"
+
+[[providers]]
+name = "untrusted"
+kind = "mock"
+base_url = "https://localhost:{{mock_port}}/v1"
+"#
+    );
+    let stack = Stack::start(Options {
+        config: &config,
+        mock_args: &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+        ..Options::default()
+    });
+    let body = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "over tls"}]});
+    // First, while no verified connection sits in the pool (pingora pools
+    // by address and SNI): the platform roots do not know this certificate,
+    // so the request is refused, not sent.
+    let r = stack.post("/v1/chat/completions", &body("untrusted:gpt-4o-mini"), &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "upstream_unavailable");
+    for _ in 0..3 {
+        // Repeated to go through a pooled (reused) TLS connection too.
+        let r = stack.post("/v1/chat/completions", &body("secure:gpt-4o-mini"), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["choices"][0]["message"]["content"],
+            "Mock reply to: over tls"
+        );
+    }
 }
