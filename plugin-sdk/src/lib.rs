@@ -179,19 +179,19 @@ pub mod evaluator {
     pub use crate::export_evaluator;
 }
 
-/// Export a type implementing the `router` world. Expands to nothing off
-/// WebAssembly, so a plugin crate's native unit tests link (component export
-/// names contain `:`, which native linkers reject).
+/// Export a type implementing the `router` world. Its exports are plain
+/// function names, so the crate also links natively for unit tests.
 #[cfg(feature = "router")]
 #[macro_export]
 macro_rules! export_router {
     ($t:ident) => {
-        #[cfg(target_arch = "wasm32")]
         $crate::router::__export_router_raw!($t);
     };
 }
 
-/// Export a type implementing the `translator` world (see `export_router!`).
+/// Export a type implementing the `translator` world. Expands to nothing off
+/// WebAssembly, so the crate's native unit tests link: interface export names
+/// contain `:`, which native linkers reject.
 #[cfg(feature = "translator")]
 #[macro_export]
 macro_rules! export_translator {
@@ -201,7 +201,7 @@ macro_rules! export_translator {
     };
 }
 
-/// Export a type implementing the `redactor` world (see `export_router!`).
+/// Export a type implementing the `redactor` world (see `export_translator!`).
 #[cfg(feature = "redactor")]
 #[macro_export]
 macro_rules! export_redactor {
@@ -211,7 +211,7 @@ macro_rules! export_redactor {
     };
 }
 
-/// Export a type implementing the `evaluator` world (see `export_router!`).
+/// Export a type implementing the `evaluator` world (see `export_translator!`).
 #[cfg(feature = "evaluator")]
 #[macro_export]
 macro_rules! export_evaluator {
