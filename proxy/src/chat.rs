@@ -64,8 +64,8 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
         Err(Failure::Api(shape, err)) => {
             let stamp = Stamp {
                 request_id: &ctx.request_id,
-                provider: None,
-                model: None,
+                provider: ctx.upstream.as_ref().map(|u| u.0.as_str()),
+                model: ctx.upstream.as_ref().map(|u| u.1.as_str()),
             };
             if session.response_written().is_none() {
                 let _ = write_error(session, shape, &err, &stamp).await;
@@ -155,7 +155,7 @@ fn request_id(session: &Session) -> String {
 async fn chat(
     gw: &Gateway,
     session: &mut Session,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     shape: Shape,
 ) -> Result<(), Failure> {
     let api = |e: ApiError| Failure::Api(shape, e);
@@ -192,6 +192,7 @@ async fn chat(
                 ),
             ))
         })?;
+    ctx.upstream = Some((provider.name.clone(), route.model.clone()));
     let upstream_shape = provider.shape_for(shape);
     let exchange = Exchange {
         gw,
@@ -516,6 +517,7 @@ impl Exchange<'_> {
             events: Vec::new(),
             out: Vec::new(),
             echo,
+            tail: Vec::with_capacity(2 * TAIL),
         };
         loop {
             let chunk = match upstream.chunk().await {
@@ -547,11 +549,26 @@ impl Exchange<'_> {
                 },
             };
             if !out.is_empty() {
+                relay.note_tail(&out);
                 session.write_response_body(Some(out), false).await?;
             }
         }
         let tail = match translation {
-            None => relay.finish_echo(),
+            None => {
+                let mut tail = relay.finish_echo().to_vec();
+                relay.note_tail(&tail);
+                if !relay.ended_properly() {
+                    // The provider closed a stream without its final event:
+                    // say so rather than let it pass as complete.
+                    let err = ApiError::new(
+                        502,
+                        "upstream_error",
+                        format!("provider {} ended the stream early", self.provider.name),
+                    );
+                    tail.extend(err.stream_event(self.client, &self.ctx.request_id));
+                }
+                Bytes::from(tail)
+            }
             Some(t) => match relay.finish_translation(t) {
                 Ok(b) => b,
                 Err(err) => Bytes::from(err.stream_event(self.client, &self.ctx.request_id)),
@@ -568,9 +585,28 @@ struct StreamRelay<'a> {
     events: Vec<crate::plugins::bindings::SseEvent>,
     out: Vec<u8>,
     echo: ModelEcho<'a>,
+    /// The last bytes sent, to tell a finished stream from a cut one.
+    tail: Vec<u8>,
 }
 
+/// Enough of a stream's end to hold its final event marker.
+const TAIL: usize = 48;
+
 impl StreamRelay<'_> {
+    fn note_tail(&mut self, bytes: &[u8]) {
+        let keep = bytes.len().min(TAIL);
+        self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+        let excess = self.tail.len().saturating_sub(TAIL);
+        self.tail.drain(..excess);
+    }
+
+    /// A same-shape stream ends with OpenAI's `[DONE]`, Anthropic's
+    /// `message_stop`, or an error event.
+    fn ended_properly(&self) -> bool {
+        let tail = String::from_utf8_lossy(&self.tail);
+        tail.contains("[DONE]") || tail.contains("message_stop") || tail.contains("error")
+    }
+
     fn take_out(&mut self) -> Bytes {
         Bytes::from(std::mem::take(&mut self.out))
     }

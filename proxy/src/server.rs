@@ -45,6 +45,9 @@ pub struct RequestCtx {
     /// Metric label for the route served.
     pub route: &'static str,
     pub request_id: String,
+    /// Provider and model once routed, for the response headers of errors
+    /// that happen after routing.
+    pub upstream: Option<(String, String)>,
 }
 
 #[async_trait]
@@ -56,6 +59,7 @@ impl ProxyHttp for Sluice {
             started: Instant::now(),
             route: "unknown",
             request_id: String::new(),
+            upstream: None,
         }
     }
 

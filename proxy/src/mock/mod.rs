@@ -4,7 +4,8 @@
 //! Request headers steer it (the proxy forwards them to `mock` providers):
 //! - `x-mock-error: <status>` answers that status with a provider error body;
 //!   `midstream` sends part of a stream then an error event; `drop` cuts
-//!   the connection mid-stream; `garbage` answers 200 with invalid JSON.
+//!   the connection mid-stream; `truncate` ends the stream early but cleanly
+//!   (no final events); `garbage` answers 200 with invalid JSON.
 //! - `x-mock-latency-ms`, `x-mock-chunk-delay-ms` override the flags.
 //! - `x-mock-cached-tokens: N` reports N cached prompt tokens in usage.
 
@@ -161,6 +162,9 @@ impl MockProvider {
                         s.write_response_body(Bytes::from(frame), false).await?;
                         return s.write_response_body(Bytes::new(), true).await;
                     }
+                    // A clean end of the HTTP body that lacks the stream's
+                    // final events: only the proxy can notice.
+                    Some("truncate") => return s.write_response_body(Bytes::new(), true).await,
                     Some("drop") => {
                         return pingora_error::Error::e_explain(
                             pingora_error::ErrorType::InternalError,

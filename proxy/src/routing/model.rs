@@ -72,16 +72,25 @@ mod test {
 
     fn norm(model: &str, shape: Shape) -> String {
         let aliases = HashMap::from([("fast".to_string(), "mock:gpt-4o-mini".to_string())]);
-        normalize(model, shape, &aliases, |p| ["mock", "openai", "ollama"].contains(&p)).id()
+        normalize(model, shape, &aliases, |p| {
+            ["mock", "openai", "ollama"].contains(&p)
+        })
+        .id()
     }
 
     #[test]
     fn normalization_rules_in_order() {
         assert_eq!(norm("fast", Shape::Anthropic), "mock:gpt-4o-mini");
-        assert_eq!(norm("sluice://ollama/llama3:8b", Shape::OpenAi), "ollama:llama3:8b");
+        assert_eq!(
+            norm("sluice://ollama/llama3:8b", Shape::OpenAi),
+            "ollama:llama3:8b"
+        );
         assert_eq!(norm("mock:gpt-4o", Shape::Anthropic), "mock:gpt-4o");
         assert_eq!(norm("gpt-4o-mini", Shape::OpenAi), "openai:gpt-4o-mini");
-        assert_eq!(norm("claude-sonnet-4-6", Shape::Anthropic), "anthropic:claude-sonnet-4-6");
+        assert_eq!(
+            norm("claude-sonnet-4-6", Shape::Anthropic),
+            "anthropic:claude-sonnet-4-6"
+        );
         // A colon that names no provider is part of a bare name.
         assert_eq!(norm("llama3:8b", Shape::OpenAi), "openai:llama3:8b");
     }

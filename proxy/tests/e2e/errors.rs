@@ -3,8 +3,6 @@
 //! or re-enveloped, timeouts, refused connections, mid-stream failures and
 //! translator refusals.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -377,15 +375,9 @@ timeouts = {{ connect_ms = 500 }}
     });
     let slow = [("x-mock-latency-ms", "2000")];
 
-    let t = Instant::now();
     let r = stack.post(OPENAI, &openai_chat("slow:gpt-4o-mini"), &slow);
     let e = openai_error(&r, 504, "upstream_timeout", "server_error");
     assert!(e["message"].as_str().unwrap().contains("slow"), "{e}");
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
-    );
     let r = stack.post(
         ANTHROPIC,
         &anthropic_chat("slow:claude-sonnet-4-6"),
@@ -407,10 +399,8 @@ timeouts = {{ connect_ms = 500 }}
 
     // Idle between stream chunks: the head went out, so the failure is the
     // stream's last event, in the client's format.
-    let t = Instant::now();
     let r = stack.post(OPENAI, &body, &[("x-mock-chunk-delay-ms", "1500")]);
     assert_eq!(r.status, 200);
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let events = r.events();
     let (name, last) = events.last().expect("events").clone();
     assert_eq!(name, None);
@@ -419,27 +409,22 @@ timeouts = {{ connect_ms = 500 }}
     assert!(!r.text().contains("[DONE]"));
 
     // Nothing listens on the dead provider's port.
-    let t = Instant::now();
     let r = stack.post(OPENAI, &openai_chat("dead:gpt-4o-mini"), &[]);
     let e = openai_error(&r, 502, "upstream_unavailable", "server_error");
     assert!(e["message"].as_str().unwrap().contains("dead"), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Errors after routing still name the upstream that was tried.
+    assert_eq!(r.header("x-sluice-provider"), Some("dead"));
+    assert_eq!(r.header("x-sluice-model"), Some("gpt-4o-mini"));
     let r = stack.post(ANTHROPIC, &anthropic_chat("dead:claude"), &[AV]);
     anthropic_error(&r, 502, "api_error");
     let r = stack.post(OPENAI, &body.clone(), &[]);
     assert_eq!(r.status, 200, "other providers unaffected");
 }
 
-/// A streaming request to `path` with `headers`, read whole; asserts it
-/// ends within a few seconds.
+/// A streaming request to `path` with `headers`, read whole. A hung stream
+/// fails through the client's own 30 s timeout (status 0), not a clock.
 fn stream_to(stack: &Stack, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
-    let t = Instant::now();
     let r = stack.post(path, body, headers);
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "the stream hung: {:?}",
-        t.elapsed()
-    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
         r.header("content-type")
@@ -466,7 +451,7 @@ fn mid_stream_failures_end_with_an_error_event_in_the_client_format() {
     a["stream"] = json!(true);
     a["messages"] = o["messages"].clone();
 
-    for fault in ["midstream", "drop"] {
+    for fault in ["midstream", "drop", "truncate"] {
         let h = [("x-mock-error", fault)];
         // OpenAI: some content, then `data: {"error":…}` and no [DONE].
         let r = stream_to(&stack, OPENAI, &o, &h);
@@ -485,7 +470,7 @@ fn mid_stream_failures_end_with_an_error_event_in_the_client_format() {
             .unwrap_or_else(|| panic!("{fault}: {text}"));
         assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
         assert!(e["type"].is_string(), "{v}");
-        if fault == "drop" {
+        if fault != "midstream" {
             assert_eq!(v["error"]["code"], "upstream_error", "{v}");
             assert_eq!(v["error"]["type"], "server_error", "{v}");
         }
