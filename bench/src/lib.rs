@@ -1,11 +1,14 @@
 //! End-to-end load benchmark for Sluice.
 //!
 //! The `sluice-bench` binary starts a zero-latency mock provider, a bare
-//! pingora pass-through (`bare-pingora`, the throughput baseline) and two
-//! Sluice instances (without plugins, and with one router plugin), then
-//! measures latency at concurrency 1 and throughput at concurrency 32
-//! against each, plus the mock directly (the latency baseline), and prints
-//! the figures as ratios against those baselines.
+//! pingora pass-through (`bare-pingora`, the throughput baseline) and three
+//! Sluice instances (without plugins, with one router plugin, and with the
+//! OpenAI/Anthropic translator), then measures latency at concurrency 1 and
+//! throughput at concurrency 32 against the first two, plus the mock
+//! directly (the latency baseline), and prints the figures as ratios
+//! against those baselines. A streaming scenario then compares the time to
+//! first byte and per-chunk cost of an SSE stream direct from the mock,
+//! passed through unchanged, and translated from Anthropic to OpenAI.
 //!
 //! The pieces are usable on their own (the integration test drives
 //! `bare-pingora` with them):
@@ -13,12 +16,14 @@
 //! - [`loadgen`]: closed-loop keep-alive clients on one tokio thread;
 //! - [`procs`]: child processes with readiness checks and a kill-on-drop guard;
 //! - [`report`]: percentiles and the comparison table;
-//! - [`stack`]: the processes under test, started and torn down together.
+//! - [`stack`]: the processes under test, started and torn down together;
+//! - [`stream`]: the streaming scenario (TTFB, total, validated SSE).
 
 pub mod loadgen;
 pub mod procs;
 pub mod report;
 pub mod stack;
+pub mod stream;
 pub mod wire;
 
 use std::fmt;

@@ -88,7 +88,7 @@ impl RunResult {
 
 /// Why a single exchange failed.
 #[derive(Debug)]
-enum ExchangeError {
+pub enum ExchangeError {
     Write(std::io::Error),
     Read(WireError),
     Timeout,
@@ -132,7 +132,7 @@ impl Connection {
     }
 
     /// Sends pre-encoded request bytes and reads the whole response.
-    async fn exchange(
+    pub async fn exchange(
         &mut self,
         request: &[u8],
         timeout: Duration,

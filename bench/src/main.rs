@@ -2,7 +2,7 @@
 //! baselines (direct to the mock, bare pingora), measured in one run.
 //!
 //! Run from the workspace root after `cargo build --release -p sluice -p
-//! sluice-bench` and building the router plugin:
+//! sluice-bench` and `make plugins` (router and translator components):
 //!
 //! ```text
 //! target/release/sluice-bench --duration 5 --warmup 1
@@ -19,13 +19,17 @@ use std::time::Duration;
 use clap::Parser;
 use sluice_bench::BenchError;
 use sluice_bench::loadgen::{self, RunConfig};
-use sluice_bench::report::{self, Baselines, TargetReport};
+use sluice_bench::report::{self, Baselines, StreamReport, TargetReport};
 use sluice_bench::stack::{Stack, StackConfig, Target};
+use sluice_bench::stream;
 use sluice_bench::wire::encode_request;
 
 /// The request every target gets: a small OpenAI-shaped chat completion.
 const BODY: &str = r#"{"model":"mock:gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}"#;
 const PATH: &str = "/v1/chat/completions";
+/// Words of the streaming scenario's prompt; the mock streams its reply
+/// ("Mock reply to: " + the prompt) one chunk per word.
+const STREAM_PROMPT_WORDS: usize = 60;
 
 #[derive(Parser, Debug)]
 #[command(about = "End-to-end load benchmark: direct mock vs bare pingora vs sluice")]
@@ -37,11 +41,15 @@ struct Cli {
     #[arg(long, default_value = "target/release/bare-pingora")]
     bare: PathBuf,
     /// The router plugin component loaded by the second sluice instance.
+    #[arg(long, default_value = "target/plugins/router_header.wasm")]
+    plugin: PathBuf,
+    /// The OpenAI/Anthropic translator component loaded by the third
+    /// sluice instance (streaming scenario).
     #[arg(
         long,
-        default_value = "target/wasm/wasm32-wasip2/release/router_header.wasm"
+        default_value = "target/plugins/translator_openai_anthropic.wasm"
     )]
-    plugin: PathBuf,
+    translator: PathBuf,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -112,6 +120,7 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
         sluice: cli.sluice.clone(),
         bare: cli.bare.clone(),
         plugin: cli.plugin.clone(),
+        translator: cli.translator.clone(),
         bare_threads,
         with_sluice: !cli.skip_sluice,
         ready_timeout: Duration::from_secs(cli.ready_timeout),
@@ -172,7 +181,10 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
     if let Some(with_router) = reports.get(3) {
         print!("{}", report::render_targets(with_router, &base));
     }
-    let errors = reports.iter().map(|r| r.errors).sum();
+    let mut errors: u64 = reports.iter().map(|r| r.errors).sum();
+
+    errors += run_streams(cli, &mut stack, &rt, &latency_cfg)?;
+
     if errors > 0 {
         stack.keep_dir();
         println!("logs kept for inspection in {}/logs", stack.dir().display());
@@ -180,7 +192,71 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
     Ok(errors)
 }
 
+/// The streaming scenario: one OpenAI-shaped streaming request per target
+/// at concurrency 1; prints its table and returns its error count.
+fn run_streams(
+    cli: &Cli,
+    stack: &mut Stack,
+    rt: &tokio::runtime::Runtime,
+    cfg: &RunConfig,
+) -> Result<u64, BenchError> {
+    let prompt = stream::prompt(STREAM_PROMPT_WORDS);
+    let expected = stream::expected_reply(&prompt);
+    let chunks = stream::content_chunks(&expected);
+    let direct = stack.targets[0].clone();
+    // Passthrough and translation go through the same instance, so the
+    // difference between them is the translation alone; passthrough via
+    // the no-plugin instance shows what merely loading the translator costs.
+    let mut cases = vec![("direct (mock) gpt-4o-mini", direct, "gpt-4o-mini")];
+    if let Some(plain) = stack.targets.get(2) {
+        cases.push((
+            "no plugin: mock:gpt-4o-mini",
+            plain.clone(),
+            "mock:gpt-4o-mini",
+        ));
+    }
+    if let Some(t) = stack.translator.clone() {
+        cases.push((
+            "passthrough: mock:gpt-4o-mini",
+            t.clone(),
+            "mock:gpt-4o-mini",
+        ));
+        cases.push(("translated: ant:claude-x", t, "ant:claude-x"));
+    }
+
+    println!(
+        "\nstreaming: POST {PATH} stream=true, {STREAM_PROMPT_WORDS}-word prompt, reply streamed \
+         as {chunks} content chunks (+ role, finish, [DONE]); via \"sluice + translator\" unless noted"
+    );
+    let mut reports = Vec::new();
+    for (label, target, model) in cases {
+        let body = stream::chat_body(model, &prompt);
+        let request = build_request_with(&target, cli.api_key.as_deref(), &body);
+        eprintln!("streaming {label} at {} ...", target.addr);
+        let run = rt.block_on(stream::run(target.addr, &request, &expected, cfg));
+        stack.check_alive()?;
+        reports.push(StreamReport::new(label, run));
+    }
+    println!("{}", report::render_stream(&reports));
+    let find = |prefix: &str| reports.iter().find(|r| r.name.starts_with(prefix));
+    if let (Some(d), Some(p), Some(t)) = (find("direct"), find("passthrough"), find("translated")) {
+        print!(
+            "{}",
+            report::render_stream_added("translated over passthrough", t, p, chunks)
+        );
+        print!(
+            "{}",
+            report::render_stream_added("passthrough over direct", p, d, chunks)
+        );
+    }
+    Ok(reports.iter().map(|r| r.errors).sum())
+}
+
 fn build_request(target: &Target, api_key: Option<&str>) -> Arc<[u8]> {
+    build_request_with(target, api_key, BODY)
+}
+
+fn build_request_with(target: &Target, api_key: Option<&str>, body: &str) -> Arc<[u8]> {
     let auth = api_key.map(|k| format!("Bearer {k}"));
     let mut headers = vec![("content-type", "application/json")];
     if let Some(a) = auth.as_deref() {
@@ -191,7 +267,7 @@ fn build_request(target: &Target, api_key: Option<&str>) -> Arc<[u8]> {
         &target.addr.to_string(),
         PATH,
         &headers,
-        BODY.as_bytes(),
+        body.as_bytes(),
     )
     .into()
 }

@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use crate::loadgen::RunResult;
+use crate::stream::StreamRunResult;
 
 /// Latency percentiles of one run, in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -157,6 +158,133 @@ pub fn render_targets(r: &TargetReport, base: &Baselines<'_>) -> String {
     )
 }
 
+/// Figures for one target of the streaming scenario.
+#[derive(Debug, Clone)]
+pub struct StreamReport {
+    pub name: String,
+    /// Request written → first response body byte.
+    pub ttfb: Latency,
+    /// Request written → end of the stream.
+    pub total: Latency,
+    /// First body byte → end of the stream: how spread out the body
+    /// arrived (short after a late first byte = buffered, then a burst).
+    pub body_span: Latency,
+    /// Fewest and most `data:` events in one stream.
+    pub events: Option<(usize, usize)>,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+}
+
+impl StreamReport {
+    pub fn new(name: &str, mut run: StreamRunResult) -> Self {
+        let mut span: Vec<u64> = run
+            .total_ns
+            .iter()
+            .zip(&run.ttfb_ns)
+            .map(|(total, ttfb)| total.saturating_sub(*ttfb))
+            .collect();
+        StreamReport {
+            name: name.to_string(),
+            body_span: Latency::from_samples(&mut span),
+            ttfb: Latency::from_samples(&mut run.ttfb_ns),
+            total: Latency::from_samples(&mut run.total_ns),
+            events: run.events,
+            errors: run.errors,
+            error_samples: run.error_samples,
+        }
+    }
+
+    /// Usable as a term of a difference: no errors and some samples.
+    fn is_clean(&self) -> bool {
+        self.errors == 0 && self.total.samples > 0
+    }
+}
+
+/// Renders the streaming table.
+pub fn render_stream(reports: &[StreamReport]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<34} {:>10} {:>10} {:>11} {:>11} {:>10} {:>7} {:>8} {:>7}",
+        "stream",
+        "TTFB p50",
+        "TTFB p99",
+        "total p50",
+        "total p99",
+        "span p50",
+        "events",
+        "streams",
+        "errors"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(34 + 10 * 3 + 11 * 2 + 7 + 8 + 7 + 8));
+    for r in reports {
+        let events = match r.events {
+            Some((lo, hi)) if lo == hi => lo.to_string(),
+            Some((lo, hi)) => format!("{lo}-{hi}"),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<34} {:>10.1} {:>10.1} {:>11.1} {:>11.1} {:>10.1} {:>7} {:>8} {:>7}",
+            r.name,
+            r.ttfb.p50_us,
+            r.ttfb.p99_us,
+            r.total.p50_us,
+            r.total.p99_us,
+            r.body_span.p50_us,
+            events,
+            r.total.samples,
+            r.errors
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nTTFB: request written -> first response body byte; total: -> end of stream; \
+         span: first body byte -> end of stream\n(µs, concurrency 1, keep-alive); events: \
+         `data:` lines received per stream. A span much shorter than the others' means the\n\
+         chunks were held and then sent in a burst: the per-chunk figures then measure \
+         batched, not streamed, chunks."
+    );
+    for r in reports.iter().filter(|r| r.errors > 0) {
+        let _ = writeln!(
+            out,
+            "ERRORS in {}: {} ({})",
+            r.name,
+            r.errors,
+            r.error_samples.join("; ")
+        );
+    }
+    out
+}
+
+/// One derived line: what `over` adds to `base` at the first byte (p50)
+/// and per upstream content chunk over the whole stream (p50 totals).
+pub fn render_stream_added(
+    what: &str,
+    over: &StreamReport,
+    base: &StreamReport,
+    chunks: usize,
+) -> String {
+    let failing = [over, base]
+        .into_iter()
+        .filter(|t| !t.is_clean())
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>();
+    if !failing.is_empty() {
+        return format!(
+            "{what}: not evaluated (errors or no samples in: {})\n",
+            failing.join(", ")
+        );
+    }
+    let added_ttfb = over.ttfb.p50_us - base.ttfb.p50_us;
+    let added_total = over.total.p50_us - base.total.p50_us;
+    format!(
+        "{what}: added TTFB p50 {added_ttfb:+.1} µs; added total p50 {added_total:+.1} µs \
+         = {:+.2} µs per chunk ({chunks} content chunks)\n",
+        added_total / chunks.max(1) as f64
+    )
+}
+
 fn percent(value: f64, base: f64) -> f64 {
     if base > 0.0 {
         100.0 * value / base
@@ -216,5 +344,43 @@ mod test {
         let mut ok = reports[2].clone();
         ok.errors = 0;
         assert!(render_targets(&ok, &base).contains("throughput 90.0 % of bare (≥ 80: met)"));
+    }
+
+    #[test]
+    fn stream_table_and_added_cost_per_chunk() {
+        let mk = |name: &str, ttfb: f64, total: f64, errors: u64| StreamReport {
+            name: name.into(),
+            ttfb: Latency {
+                p50_us: ttfb,
+                p99_us: ttfb * 2.0,
+                samples: 10,
+            },
+            total: Latency {
+                p50_us: total,
+                p99_us: total * 2.0,
+                samples: 10,
+            },
+            body_span: Latency::default(),
+            events: Some((66, 66)),
+            errors,
+            error_samples: if errors > 0 {
+                vec!["content mismatch".into()]
+            } else {
+                vec![]
+            },
+        };
+        let pass = mk("passthrough", 100.0, 400.0, 0);
+        let trans = mk("translated", 150.0, 526.0, 0);
+        let table = render_stream(&[pass.clone(), trans.clone()]);
+        assert!(table.contains("     66 "), "{table}");
+        let line = render_stream_added("translated over passthrough", &trans, &pass, 63);
+        assert!(line.contains("added TTFB p50 +50.0 µs"), "{line}");
+        assert!(
+            line.contains("+2.00 µs per chunk (63 content chunks)"),
+            "{line}"
+        );
+        let bad = mk("translated", 150.0, 526.0, 1);
+        assert!(render_stream_added("x", &bad, &pass, 63).contains("not evaluated"));
+        assert!(render_stream(&[bad]).contains("ERRORS in translated: 1 (content mismatch)"));
     }
 }

@@ -1,4 +1,6 @@
-//! The system under test: mock provider, bare pingora and two Sluices.
+//! The system under test: mock provider, bare pingora and three Sluices
+//! (no plugin, one router plugin, and the OpenAI/Anthropic translator with
+//! an Anthropic-kind provider for the streaming scenario).
 //!
 //! Everything listens on free 127.0.0.1 ports and lives in one temporary
 //! directory (config, plugin dirs, data dirs, logs). Dropping the [`Stack`]
@@ -18,6 +20,8 @@ pub struct StackConfig {
     pub sluice: PathBuf,
     pub bare: PathBuf,
     pub plugin: PathBuf,
+    /// The translator component loaded by the third sluice instance.
+    pub translator: PathBuf,
     pub bare_threads: usize,
     /// When false only the mock and bare pingora are started (for checking
     /// the harness before a `sluice` binary exists).
@@ -37,12 +41,35 @@ pub struct Target {
 pub struct Stack {
     procs: Procs,
     tmp: TempDir,
+    /// Measured by the latency and throughput scenarios.
     pub targets: Vec<Target>,
+    /// The sluice instance with the translator (streaming scenario only);
+    /// `None` without sluice.
+    pub translator: Option<Target>,
 }
 
 /// The provider section Sluice needs to reach the mock.
 fn sluice_config(mock: SocketAddr) -> String {
     format!("[[providers]]\nname = \"mock\"\nkind = \"mock\"\nbase_url = \"http://{mock}\"\n")
+}
+
+/// [`sluice_config`] plus the same mock seen as an Anthropic provider, so
+/// an OpenAI client asking for `ant:MODEL` is translated.
+fn sluice_translator_config(mock: SocketAddr) -> String {
+    format!(
+        "{}\n[[providers]]\nname = \"ant\"\nkind = \"anthropic\"\nbase_url = \"http://{mock}/v1\"\n",
+        sluice_config(mock)
+    )
+}
+
+/// Copies a plugin component into a fresh plugins dir `name`.
+fn plugins_dir(tmp: &TempDir, name: &str, component: &Path) -> Result<PathBuf, BenchError> {
+    let dir = tmp.subdir(name)?;
+    let file_name = component
+        .file_name()
+        .ok_or_else(|| BenchError::new(format!("{} has no file name", component.display())))?;
+    fs::copy(component, dir.join(file_name))?;
+    Ok(dir)
 }
 
 fn require_file(what: &str, path: &Path) -> Result<(), BenchError> {
@@ -63,6 +90,7 @@ impl Stack {
         if cfg.with_sluice {
             require_file("sluice binary", &cfg.sluice)?;
             require_file("router plugin", &cfg.plugin)?;
+            require_file("translator plugin", &cfg.translator)?;
         } else {
             // The mock provider is a sluice subcommand too.
             require_file("sluice binary (serves the mock provider)", &cfg.sluice)?;
@@ -72,10 +100,11 @@ impl Stack {
         let mut procs = Procs::new(tmp.subdir("logs")?);
         let mut targets = Vec::new();
         match launch(cfg, &tmp, &mut procs, &mut targets) {
-            Ok(()) => Ok(Stack {
+            Ok(translator) => Ok(Stack {
                 procs,
                 tmp,
                 targets,
+                translator,
             }),
             Err(e) => {
                 // The error quotes a log path: keep the directory so it can
@@ -104,13 +133,13 @@ impl Stack {
 }
 
 /// Starts each process in turn, waiting for it to be ready, and records
-/// the targets to measure.
+/// the targets to measure; returns the translator instance, if started.
 fn launch(
     cfg: &StackConfig,
     tmp: &TempDir,
     procs: &mut Procs,
     targets: &mut Vec<Target>,
-) -> Result<(), BenchError> {
+) -> Result<Option<Target>, BenchError> {
     let mock = free_addr()?;
     let id = procs.spawn(
         "mock-provider",
@@ -142,51 +171,58 @@ fn launch(
         addr: bare,
     });
 
-    if cfg.with_sluice {
-        let config = tmp.path().join("sluice.toml");
-        fs::write(&config, sluice_config(mock))?;
-        let policies = tmp.subdir("policies-empty")?;
-        let no_plugins = tmp.subdir("plugins-empty")?;
-        let one_router = tmp.subdir("plugins-router")?;
-        let file_name = cfg
-            .plugin
-            .file_name()
-            .ok_or_else(|| BenchError::new("--plugin has no file name"))?;
-        fs::copy(&cfg.plugin, one_router.join(file_name))?;
-
-        for (name, label, plugins) in [
-            ("sluice", "sluice (no plugin)", no_plugins),
-            ("sluice-router", "sluice + 1 router", one_router),
-        ] {
-            let listen = free_addr()?;
-            let admin = free_addr()?;
-            let data = tmp.subdir(&format!("data-{name}"))?;
-            let args = [
-                "serve".to_string(),
-                "--config".into(),
-                config.display().to_string(),
-                "--listen".into(),
-                listen.to_string(),
-                "--admin-listen".into(),
-                admin.to_string(),
-                "--plugins-dir".into(),
-                plugins.display().to_string(),
-                "--policies-dir".into(),
-                policies.display().to_string(),
-                "--data-dir".into(),
-                data.display().to_string(),
-            ];
-            let id = procs.spawn(name, &cfg.sluice, &args)?;
-            procs.wait_tcp(id, listen, cfg.ready_timeout)?;
-            procs.wait_http_ok(id, admin, "/healthz", cfg.ready_timeout)?;
-            targets.push(Target {
-                name: label.into(),
-                addr: listen,
-            });
-        }
+    if !cfg.with_sluice {
+        return Ok(None);
     }
+    let config = tmp.path().join("sluice.toml");
+    fs::write(&config, sluice_config(mock))?;
+    let translator_config = tmp.path().join("sluice-translator.toml");
+    fs::write(&translator_config, sluice_translator_config(mock))?;
+    let policies = tmp.subdir("policies-empty")?;
+    let no_plugins = tmp.subdir("plugins-empty")?;
+    let one_router = plugins_dir(tmp, "plugins-router", &cfg.plugin)?;
+    let translator = plugins_dir(tmp, "plugins-translator", &cfg.translator)?;
 
-    Ok(())
+    let mut started = Vec::new();
+    for (name, label, config, plugins) in [
+        ("sluice", "sluice (no plugin)", &config, no_plugins),
+        ("sluice-router", "sluice + 1 router", &config, one_router),
+        (
+            "sluice-translator",
+            "sluice + translator",
+            &translator_config,
+            translator,
+        ),
+    ] {
+        let listen = free_addr()?;
+        let admin = free_addr()?;
+        let data = tmp.subdir(&format!("data-{name}"))?;
+        let args = [
+            "serve".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--listen".into(),
+            listen.to_string(),
+            "--admin-listen".into(),
+            admin.to_string(),
+            "--plugins-dir".into(),
+            plugins.display().to_string(),
+            "--policies-dir".into(),
+            policies.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ];
+        let id = procs.spawn(name, &cfg.sluice, &args)?;
+        procs.wait_tcp(id, listen, cfg.ready_timeout)?;
+        procs.wait_http_ok(id, admin, "/healthz", cfg.ready_timeout)?;
+        started.push(Target {
+            name: label.into(),
+            addr: listen,
+        });
+    }
+    let translator = started.pop();
+    targets.extend(started);
+    Ok(translator)
 }
 
 #[cfg(test)]
@@ -204,5 +240,14 @@ mod test {
                 "base_url = \"http://127.0.0.1:4321\""
             ]
         );
+    }
+
+    #[test]
+    fn translator_config_adds_an_anthropic_view_of_the_mock() {
+        let cfg = super::sluice_translator_config("127.0.0.1:4321".parse().unwrap());
+        assert!(cfg.starts_with(&super::sluice_config("127.0.0.1:4321".parse().unwrap())));
+        assert!(cfg.ends_with(
+            "[[providers]]\nname = \"ant\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:4321/v1\"\n"
+        ));
     }
 }

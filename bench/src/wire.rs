@@ -4,10 +4,13 @@
 //! its time on the socket, not on formatting. Responses are read with
 //! `httparse` and framed by `Content-Length` or `Transfer-Encoding: chunked`;
 //! the body is consumed and counted, and kept only on request (for
-//! diagnostics), so a complete body is checked without copying it.
+//! diagnostics), so a complete body is checked without copying it. Each
+//! response also carries when its first body byte arrived, for
+//! time-to-first-byte of streamed bodies.
 
 use std::fmt;
 use std::io;
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -84,6 +87,10 @@ pub struct Response {
     pub must_close: bool,
     /// The body, only when the reader was asked to keep it.
     pub body: Option<Vec<u8>>,
+    /// When the socket read that delivered the first byte after the head
+    /// returned (for a chunked body that byte starts the first chunk-size
+    /// line, sent with the first data); `None` for an empty body.
+    pub first_body_at: Option<Instant>,
 }
 
 /// How the body of a response is delimited (RFC 9112 §6.3, the subset we
@@ -101,6 +108,12 @@ pub struct ResponseReader {
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
     keep_body: bool,
+    /// When the last read that returned bytes completed.
+    last_fill: Option<Instant>,
+    /// Between the end of a head and the first body byte: the next read
+    /// that returns bytes delivers that byte.
+    awaiting_body: bool,
+    first_body_at: Option<Instant>,
 }
 
 impl ResponseReader {
@@ -109,6 +122,9 @@ impl ResponseReader {
             buf: Vec::with_capacity(READ_CHUNK),
             pos: 0,
             keep_body,
+            last_fill: None,
+            awaiting_body: false,
+            first_body_at: None,
         }
     }
 
@@ -125,7 +141,16 @@ impl ResponseReader {
         }
         // `read_buf` fills spare capacity, so nothing is zeroed per read.
         self.buf.reserve(READ_CHUNK);
-        Ok(stream.read_buf(&mut self.buf).await? > 0)
+        if stream.read_buf(&mut self.buf).await? == 0 {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        self.last_fill = Some(now);
+        if self.awaiting_body {
+            self.awaiting_body = false;
+            self.first_body_at = Some(now);
+        }
+        Ok(true)
     }
 
     /// Like `fill`, but EOF is an error: we are inside a response.
@@ -146,6 +171,7 @@ impl ResponseReader {
         stream: &mut S,
     ) -> Result<Response, WireError> {
         let mut read_any = !self.pending().is_empty();
+        self.awaiting_body = false;
         loop {
             let head = loop {
                 match parse_head(self.pending())? {
@@ -165,6 +191,16 @@ impl ResponseReader {
             if (100..200).contains(&head.status) {
                 continue;
             }
+            // The first body byte came with the head, or comes with the
+            // next read (if there is a body at all).
+            self.first_body_at = None;
+            if !matches!(head.framing, Framing::Length(0)) {
+                if self.pending().is_empty() {
+                    self.awaiting_body = true;
+                } else {
+                    self.first_body_at = self.last_fill;
+                }
+            }
             let mut body = self.keep_body.then(Vec::new);
             let body_len = match head.framing {
                 Framing::Length(n) => self.read_exact_body(stream, n, &mut body).await?,
@@ -172,11 +208,13 @@ impl ResponseReader {
                 Framing::UntilClose => self.read_until_close(stream, &mut body).await?,
             };
             let must_close = head.close || matches!(head.framing, Framing::UntilClose);
+            self.awaiting_body = false;
             return Ok(Response {
                 status: head.status,
                 body_len,
                 must_close,
                 body,
+                first_body_at: self.first_body_at.take(),
             });
         }
     }
@@ -439,6 +477,45 @@ mod test {
             got[0].as_ref().unwrap_err(),
             "connection closed in the middle of a response"
         );
+    }
+
+    #[test]
+    fn first_body_byte_is_timestamped_when_it_arrives() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use tokio::io::AsyncWriteExt;
+            let (mut client, mut server) = tokio::io::duplex(4096);
+            let writer = tokio::spawn(async move {
+                server
+                    .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                server.write_all(b"2\r\nhi\r\n0\r\n\r\n").await.unwrap();
+                server
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+            });
+            let start = Instant::now();
+            let mut reader = ResponseReader::new(false);
+            let r = reader.read_response(&mut client).await.unwrap();
+            let first = r.first_body_at.expect("body timestamp");
+            assert!(first.duration_since(start) >= std::time::Duration::from_millis(25));
+            let empty = reader.read_response(&mut client).await.unwrap();
+            assert_eq!((empty.status, empty.first_body_at), (204, None));
+            writer.await.unwrap();
+        });
+        // Body in the same read as the head: stamped by that read.
+        let got = read_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            1000,
+            false,
+        );
+        assert!(got[0].as_ref().unwrap().first_body_at.is_some());
     }
 
     #[test]
