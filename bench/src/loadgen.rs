@@ -104,6 +104,31 @@ impl std::fmt::Display for ExchangeError {
     }
 }
 
+/// The open connection in `slot`, connecting first when there is none. A
+/// failed connect goes to `on_error`, backs off briefly (never past `end`)
+/// and yields `None`, so the caller's loop tries again.
+pub async fn connected(
+    slot: &mut Option<Connection>,
+    addr: SocketAddr,
+    timeout: Duration,
+    keep_body: bool,
+    end: Instant,
+    on_error: impl FnOnce(String),
+) -> Option<&mut Connection> {
+    if slot.is_none() {
+        match Connection::connect(addr, timeout, keep_body).await {
+            Ok(c) => *slot = Some(c),
+            Err(e) => {
+                on_error(format!("connect: {e}"));
+                let backoff = CONNECT_BACKOFF.min(end.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(backoff).await;
+                return None;
+            }
+        }
+    }
+    slot.as_mut()
+}
+
 /// One keep-alive connection.
 pub struct Connection {
     stream: TcpStream,
@@ -224,19 +249,12 @@ async fn client_loop(
     let mut conn: Option<Connection> = None;
 
     while Instant::now() < end {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Connection::connect(addr, cfg.request_timeout, false).await {
-                Ok(c) => conn.insert(c),
-                Err(e) => {
-                    result.record_error(format!("connect: {e}"));
-                    tokio::time::sleep(
-                        CONNECT_BACKOFF.min(end.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
-                    continue;
-                }
-            },
+        let Some(c) = connected(&mut conn, addr, cfg.request_timeout, false, end, |e| {
+            result.record_error(e)
+        })
+        .await
+        else {
+            continue;
         };
 
         let sent = Instant::now();

@@ -8,15 +8,13 @@
 //! stream is timestamped, so it is not part of the measured time.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::loadgen::{Connection, RunConfig};
+use crate::loadgen::{Connection, RunConfig, connected};
 use crate::wire::Response;
 
-/// Pause after a failed connect (as in the load generator).
-const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 /// Distinct error messages kept per run.
 const MAX_ERROR_SAMPLES: usize = 3;
 /// Words of the response body quoted in an error message.
@@ -162,19 +160,12 @@ pub async fn run(
     let mut conn: Option<Connection> = None;
 
     while Instant::now() < end {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Connection::connect(addr, cfg.request_timeout, true).await {
-                Ok(c) => conn.insert(c),
-                Err(e) => {
-                    result.record_error(format!("connect: {e}"));
-                    tokio::time::sleep(
-                        CONNECT_BACKOFF.min(end.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
-                    continue;
-                }
-            },
+        let Some(c) = connected(&mut conn, addr, cfg.request_timeout, true, end, |e| {
+            result.record_error(e)
+        })
+        .await
+        else {
+            continue;
         };
 
         let sent = Instant::now();

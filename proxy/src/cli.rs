@@ -51,10 +51,17 @@ pub struct ServeArgs {
     /// Data-plane worker threads [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// PEM certificate for in-process TLS (needs --tls-key).
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// In-process TLS (rustls; HTTP/2 offered by ALPN).
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key for in-process TLS (needs --tls-cert).
+    /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 }
@@ -73,12 +80,8 @@ pub struct MockArgs {
     /// Worker threads [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Serve HTTPS with this PEM certificate (needs --tls-key).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Subcommand)]

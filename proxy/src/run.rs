@@ -59,9 +59,9 @@ fn serve_config(args: &ServeArgs) -> Result<Config, String> {
     if let Some(v) = args.threads {
         c.server.threads = v;
     }
-    if args.tls_cert.is_some() {
-        c.server.tls_cert = args.tls_cert.clone();
-        c.server.tls_key = args.tls_key.clone();
+    if args.tls.tls_cert.is_some() {
+        c.server.tls_cert = args.tls.tls_cert.clone();
+        c.server.tls_key = args.tls.tls_key.clone();
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
@@ -175,7 +175,7 @@ pub fn mock_provider(args: MockArgs) -> ExitCode {
         Duration::from_millis(args.chunk_delay_ms),
     );
     let mut service = Service::new("sluice mock provider".into(), App(mock));
-    match (&args.tls_cert, &args.tls_key) {
+    match (&args.tls.tls_cert, &args.tls.tls_key) {
         (Some(cert), Some(key)) => {
             if let Err(e) =
                 crate::tls::add_tls_listener(&mut service, &args.listen.to_string(), cert, key)
