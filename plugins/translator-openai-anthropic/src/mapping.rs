@@ -100,6 +100,18 @@ impl Usage {
     }
 }
 
+/// OpenAI tool-call `arguments` (JSON text) as an Anthropic `input` object.
+/// Calls of tools without parameters may carry empty arguments; anything
+/// that is not a JSON object is refused (`None`).
+pub fn tool_arguments(arguments: &str) -> Option<Value> {
+    if arguments.trim().is_empty() {
+        return Some(json!({}));
+    }
+    serde_json::from_str::<Value>(arguments)
+        .ok()
+        .filter(Value::is_object)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

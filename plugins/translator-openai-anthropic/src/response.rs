@@ -122,19 +122,12 @@ fn text_blocks(content: &Value) -> Vec<Value> {
 /// an object, so arguments that are not one make the response unreadable.
 fn tool_use(call: &Value) -> Result<Value, Failure> {
     let arguments = call["function"]["arguments"].as_str().unwrap_or_default();
-    let input = if arguments.trim().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str::<Value>(arguments)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| {
-                Failure::bad_upstream(format!(
-                    "OpenAI tool call {} has arguments that are not a JSON object",
-                    call["id"]
-                ))
-            })?
-    };
+    let input = crate::mapping::tool_arguments(arguments).ok_or_else(|| {
+        Failure::bad_upstream(format!(
+            "OpenAI tool call {} has arguments that are not a JSON object",
+            call["id"]
+        ))
+    })?;
     Ok(json!({
         "type": "tool_use",
         "id": call["id"],

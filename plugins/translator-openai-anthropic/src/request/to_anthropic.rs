@@ -480,16 +480,9 @@ fn tool_use(call: &Value, at: &str) -> Result<Value, Failure> {
     let param = format!("{at}.function.arguments");
     let arguments = function["arguments"].as_str().unwrap_or_default();
     // Calls of tools without parameters may carry empty arguments.
-    let input = if arguments.trim().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str::<Value>(arguments)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| {
-                Failure::invalid_request("tool call arguments must be a JSON object", Some(&param))
-            })?
-    };
+    let input = crate::mapping::tool_arguments(arguments).ok_or_else(|| {
+        Failure::invalid_request("tool call arguments must be a JSON object", Some(&param))
+    })?;
     Ok(json!({
         "type": "tool_use",
         "id": anthropic_tool_id(call["id"].as_str().unwrap_or_default()),
