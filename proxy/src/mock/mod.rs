@@ -54,6 +54,20 @@ fn header<'a>(s: &'a ServerSession, name: &str) -> Option<&'a str> {
     s.req_header().headers.get(name)?.to_str().ok()
 }
 
+/// Log which credential the request carried, as a fingerprint (first 12
+/// hex of sha256, never the secret), so tests can check what the proxy
+/// forwards.
+fn log_credential(s: &ServerSession) {
+    use sha2::{Digest, Sha256};
+    for name in ["authorization", "x-api-key"] {
+        if let Some(v) = header(s, name) {
+            let token = v.strip_prefix("Bearer ").unwrap_or(v);
+            let fp = hex::encode(&Sha256::digest(token.as_bytes())[..6]);
+            tracing::info!(header = name, fingerprint = %fp, "mock request credential");
+        }
+    }
+}
+
 fn millis(s: &ServerSession, name: &str, default: Duration) -> Duration {
     header(s, name)
         .and_then(|v| v.parse().ok())
@@ -81,6 +95,7 @@ impl Handler for MockProvider {
             let body = render::error(shape, 413, "request too large for the mock");
             return respond(s, 413, "application/json", body.to_string(), &[]).await;
         };
+        log_credential(s);
         let latency = millis(s, "x-mock-latency-ms", self.latency);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

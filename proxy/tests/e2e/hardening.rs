@@ -321,3 +321,102 @@ base_url = "https://localhost:{{mock_port}}/v1"
         );
     }
 }
+
+fn fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(token.as_bytes())[..6])
+}
+
+#[test]
+fn provider_credentials_replace_the_clients_key_upstream() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("anthropic.key");
+    std::fs::write(&key_file, "sk-ant-provider-secret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        r#"
+[[providers]]
+name = "keyed-openai"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:{{mock_port}}/v1"
+api_key_env = "SLUICE_TEST_PROVIDER_KEY"
+
+[[providers]]
+name = "keyed-anthropic"
+kind = "anthropic"
+base_url = "http://127.0.0.1:{{mock_port}}/v1"
+api_key_file = "{}"
+"#,
+        key_file.display()
+    );
+    let stack = Stack::start(Options {
+        config: &config,
+        env: &[("SLUICE_TEST_PROVIDER_KEY", "sk-provider-secret")],
+        ..Options::default()
+    });
+    let client = [
+        ("authorization", "Bearer sk-client-key"),
+        ("x-api-key", "sk-client-key"),
+    ];
+    let r = stack.post(
+        "/v1/chat/completions",
+        &json!({"model": "keyed-openai:m",
+        "messages": [{"role": "user", "content": "hi"}]}),
+        &client,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = stack.post(
+        "/v1/messages",
+        &json!({"model": "keyed-anthropic:m", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}]}),
+        &client,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = stack.post("/v1/chat/completions", &chat_body(), &client);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let log = stack.mock.log_text();
+    let seen = |fp: &str| log.matches(fp).count();
+    assert_eq!(
+        seen(&fingerprint("sk-client-key")),
+        0,
+        "the client's key reached the provider:\n{log}"
+    );
+    assert_eq!(seen(&fingerprint("sk-provider-secret")), 1, "{log}");
+    assert_eq!(seen(&fingerprint("sk-ant-provider-secret")), 1, "{log}");
+    let proxy_log = stack.proxy.log_text();
+    assert!(!proxy_log.contains("sk-provider-secret") && !proxy_log.contains("sk-ant-provider"));
+}
+
+#[test]
+fn a_readable_by_others_key_file_is_refused_at_startup() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("k");
+    std::fs::write(&key_file, "secret").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = keys.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[providers]]\nname = \"p\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key_file = \"{}\"\n",
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(SLUICE)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--data-dir"])
+        .arg(keys.path().join("data"))
+        .args(["--plugins-dir"])
+        .arg(keys.path().join("p"))
+        .args(["--policies-dir"])
+        .arg(keys.path().join("q"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+}

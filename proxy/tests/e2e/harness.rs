@@ -61,11 +61,12 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(args: &[&str], log: PathBuf) -> Proc {
+fn spawn(args: &[&str], log: PathBuf, env: &[(&str, &str)]) -> Proc {
     let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(SLUICE)
         .args(args)
         .env("SLUICE_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .stdin(Stdio::null())
@@ -90,6 +91,8 @@ pub struct Options<'a> {
     pub args: &'a [&'a str],
     /// Mock provider flags.
     pub mock_args: &'a [&'a str],
+    /// Extra environment for the proxy process.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running mock provider and proxy.
@@ -175,7 +178,11 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
             ];
             args.extend(opts.args.iter().map(|s| s.to_string()));
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut proxy = spawn(&argv, dir.path().join(format!("proxy{attempt}.log")));
+            let mut proxy = spawn(
+                &argv,
+                dir.path().join(format!("proxy{attempt}.log")),
+                opts.env,
+            );
             let admin = format!("http://127.0.0.1:{admin_port}");
             if wait_healthy(&mut proxy, &admin) {
                 let scheme = if opts.args.contains(&"--tls-cert") {
@@ -255,7 +262,7 @@ fn start_mock(dir: &Path, extra: &[&str]) -> (Proc, u16) {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["mock-provider", "--listen", &listen, "--threads", "1"];
         args.extend_from_slice(extra);
-        let mut mock = spawn(&args, dir.join(format!("mock{attempt}.log")));
+        let mut mock = spawn(&args, dir.join(format!("mock{attempt}.log")), &[]);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline && mock.is_running() {
             if std::net::TcpStream::connect(&listen).is_ok() {
