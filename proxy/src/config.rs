@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     /// Worker threads for the data plane; 0 = one per core.
     pub threads: usize,
+    /// On SIGTERM, how long in-flight requests (long streams included) get
+    /// to finish before the process exits; SIGINT exits at once.
+    pub shutdown_grace_seconds: u64,
     /// PEM certificate and key for in-process TLS; both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             listen: ([127, 0, 0, 1], 8080).into(),
             admin_listen: ([127, 0, 0, 1], 9090).into(),
             threads: 0,
+            shutdown_grace_seconds: 30,
             tls_cert: None,
             tls_key: None,
         }

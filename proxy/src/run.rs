@@ -75,9 +75,13 @@ fn threads(n: usize) -> usize {
     }
 }
 
-fn pingora_server(threads: usize, data_dir: Option<&Path>) -> Result<Server, String> {
+fn pingora_server(threads: usize, grace: u64, data_dir: Option<&Path>) -> Result<Server, String> {
     let mut conf = ServerConf {
         threads,
+        // pingora waits the whole grace period on SIGTERM (its default is
+        // five minutes, sized for graceful upgrades): bound it.
+        grace_period_seconds: Some(grace),
+        graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
     if let Some(dir) = data_dir {
@@ -118,7 +122,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
-    let mut server = match pingora_server(threads(config.server.threads), Some(&config.data.dir)) {
+    let mut server = match pingora_server(
+        threads(config.server.threads),
+        config.server.shutdown_grace_seconds,
+        Some(&config.data.dir),
+    ) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -166,7 +174,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 pub fn mock_provider(args: MockArgs) -> ExitCode {
-    let mut server = match pingora_server(threads(args.threads.unwrap_or(0)), None) {
+    let mut server = match pingora_server(threads(args.threads.unwrap_or(0)), 0, None) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

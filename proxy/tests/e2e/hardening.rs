@@ -420,3 +420,37 @@ fn a_readable_by_others_key_file_is_refused_at_startup() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
+    let mut stack = Stack::start(Options {
+        config: "[server]\nshutdown_grace_seconds = 2\n",
+        mock_args: &["--chunk-delay-ms", "40"],
+        ..Options::default()
+    });
+    let url = format!("{}/v1/chat/completions", stack.base);
+    let body = json!({"model": "mock:base", "stream": true,
+        "messages": [{"role": "user", "content": "a b c d e f g h"}]});
+    let pid = stack.proxy.pid().to_string();
+    let mut signalled = false;
+    let mut done = false;
+    let (status, clean) = stream_events(&url, &body, &[], |_, data| {
+        if !signalled {
+            let kill = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
+            assert!(kill.unwrap().success());
+            signalled = true;
+        }
+        done |= data == "[DONE]";
+    });
+    assert_eq!(
+        (status, clean, done),
+        (200, true, true),
+        "the stream finished"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || !stack.proxy.is_running()),
+        "the proxy exits after its grace period"
+    );
+}
