@@ -10,6 +10,7 @@ WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT  := target/plugins
 # Plugins shipped as examples and used by tests; test-* are test-only.
 PLUGINS := router-model-prefix router-header translator-openai-anthropic \
+           redactor-secrets evaluator-heuristic \
            test-router-versioned test-hostile-spin test-hostile-trap \
            test-hostile-alloc test-not-a-plugin
 RUN_DIR := target/run

@@ -335,3 +335,59 @@ fn plugins_check_cli_describes_components() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("invalid"));
 }
+
+#[test]
+fn redactor_and_evaluator_worlds_load() {
+    let out = std::process::Command::new(SLUICE)
+        .args(["plugins", "check"])
+        .arg(plugin("redactor_secrets.wasm"))
+        .arg(plugin("evaluator_heuristic.wasm"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("kind: redactor") && text.contains("name: secret-redactor"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kind: evaluator") && text.contains("name: heuristic-judge"),
+        "{text}"
+    );
+
+    let stack = Stack::start(Options {
+        plugins: &["redactor_secrets.wasm", "evaluator_heuristic.wasm"],
+        ..Options::default()
+    });
+    for (name, kind) in [
+        ("secret-redactor", "redactor"),
+        ("heuristic-judge", "evaluator"),
+    ] {
+        let p = stack
+            .plugin_state(name)
+            .unwrap_or_else(|| panic!("{name} not listed: {}", stack.plugins()));
+        assert_eq!(p["state"], "loaded", "{p}");
+        assert_eq!(p["kind"], kind, "{p}");
+        assert_eq!(p["version"], "0.1.0", "{p}");
+    }
+
+    // Not on the request path yet: requests are served as before.
+    let body = json!({"model": "mock:base",
+        "messages": [{"role": "user", "content": "mail bob@example.com"}]});
+    let r = stack.post("/v1/chat/completions", &body, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.json()["choices"][0]["message"]["content"].is_string(),
+        "{}",
+        r.text()
+    );
+    let mut done = false;
+    let (status, clean) = stream_events(
+        &format!("{}/v1/chat/completions", stack.base),
+        &json!({"model": "mock:base", "stream": true,
+            "messages": [{"role": "user", "content": "hello"}]}),
+        &[],
+        |_, data| done |= data == "[DONE]",
+    );
+    assert_eq!((status, clean, done), (200, true, true));
+}
