@@ -115,11 +115,14 @@ fn shape_route(shape: Shape) -> &'static str {
     }
 }
 
-/// Clients that send `anthropic-version` or `x-api-key` read Anthropic
-/// errors; everyone else reads OpenAI's.
+/// The envelope a client reads errors in: Anthropic for `/v1/messages` and
+/// for clients that send `anthropic-version` or `x-api-key`, else OpenAI.
 fn guess_shape(session: &Session) -> Shape {
     let h = &session.req_header().headers;
-    if h.contains_key("anthropic-version") || h.contains_key("x-api-key") {
+    if session.req_header().uri.path() == "/v1/messages"
+        || h.contains_key("anthropic-version")
+        || h.contains_key("x-api-key")
+    {
         Shape::Anthropic
     } else {
         Shape::OpenAi
@@ -259,7 +262,10 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, ApiErro
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
+    // Most bodies arrive in one piece: keep that piece as is, copy only when
+    // a second one follows.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
     loop {
         let chunk = session.read_request_body().await.map_err(|e| {
             if e.etype() == &pingora_error::ErrorType::ReadTimedout {
@@ -269,15 +275,28 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, ApiErro
             }
         })?;
         let Some(chunk) = chunk else { break };
-        if buf.len() + chunk.len() > limit {
+        let held = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        if held + chunk.len() > limit {
             return Err(too_large());
         }
-        buf.extend_from_slice(&chunk);
+        match first.take() {
+            None if buf.is_empty() => first = Some(chunk),
+            prev => {
+                if buf.is_empty() {
+                    buf.reserve(declared.unwrap_or(0).min(limit).max(2 * chunk.len()));
+                }
+                if let Some(p) = prev {
+                    buf.extend_from_slice(&p);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
     }
-    if buf.is_empty() {
+    let body = first.unwrap_or_else(|| buf.freeze());
+    if body.is_empty() {
         return Err(ApiError::bad_request("request body is empty"));
     }
-    Ok(buf.freeze())
+    Ok(body)
 }
 
 /// One routed request on its way to a provider and back.

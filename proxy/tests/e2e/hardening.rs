@@ -454,3 +454,37 @@ fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
         "the proxy exits after its grace period"
     );
 }
+
+#[test]
+fn a_body_sent_in_several_chunks_is_reassembled_and_still_capped() {
+    let stack = Stack::start(Options {
+        config: "[limits]\nmax_body_bytes = 200\n",
+        ..Options::default()
+    });
+    let send_chunked = |parts: &[&str]| {
+        let mut sock = TcpStream::connect(("127.0.0.1", stack.proxy_port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut req = String::from(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        );
+        for p in parts {
+            req.push_str(&format!("{:x}\r\n{p}\r\n", p.len()));
+        }
+        req.push_str("0\r\n\r\n");
+        sock.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let _ = sock.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let ok = send_chunked(&[
+        r#"{"model":"mock:base","#,
+        r#""messages":[{"role":"user","#,
+        r#""content":"in three parts"}]}"#,
+    ]);
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("Mock reply to: in three parts"), "{ok}");
+    let big = "x".repeat(250);
+    let too_big = send_chunked(&[r#"{"model":"mock:base","pad":""#, &big, r#""}"#]);
+    assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+}
