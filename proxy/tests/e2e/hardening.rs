@@ -463,7 +463,8 @@ fn a_body_sent_in_several_chunks_is_reassembled_and_still_capped() {
     });
     let send_chunked = |parts: &[&str]| {
         let mut sock = TcpStream::connect(("127.0.0.1", stack.proxy_port)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mut req = String::from(
             "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
              transfer-encoding: chunked\r\nconnection: close\r\n\r\n",

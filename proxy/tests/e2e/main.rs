@@ -5,6 +5,7 @@ mod errors;
 mod hardening;
 mod harness;
 mod hostile;
+mod http2;
 mod reload;
 mod sdk;
 mod translate;
