@@ -16,24 +16,15 @@ fn chat_body() -> serde_json::Value {
 
 #[test]
 fn tls_listener_serves_http1_and_offers_h2() {
-    let certs = tempfile::tempdir().unwrap();
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-    std::fs::write(&key_path, ck.signing_key.serialize_pem()).unwrap();
-    let (cert_arg, key_arg) = (
-        cert_path.display().to_string(),
-        key_path.display().to_string(),
-    );
+    let tc = TestCert::new(&["localhost", "127.0.0.1"]);
     let stack = Stack::start(Options {
-        args: &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+        args: &["--tls-cert", &tc.cert, "--tls-key", &tc.key],
         ..Options::default()
     });
     assert!(stack.base.starts_with("https://"));
 
     // A client that trusts only the generated certificate.
-    let der = ck.cert.der().to_vec();
+    let der = tc.der.clone();
     let roots = ureq::tls::RootCerts::Specific(Arc::new(vec![
         ureq::tls::Certificate::from_der(&der).to_owned(),
     ]));
@@ -69,10 +60,7 @@ fn tls_listener_serves_http1_and_offers_h2() {
     );
 
     // ALPN offers HTTP/2.
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(der))
-        .unwrap();
+    let roots = tc.roots();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -279,29 +267,25 @@ fn aliases_opt_out_and_prefixes_normalize_models() {
 
 #[test]
 fn https_providers_are_verified_against_their_ca_and_name() {
-    let certs = tempfile::tempdir().unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (certs.path().join("up.pem"), certs.path().join("up.key"));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let tc = TestCert::new(&["localhost"]);
     let config = format!(
         r#"
 [[providers]]
 name = "secure"
 kind = "mock"
 base_url = "https://localhost:{{mock_port}}/v1"
-ca_file = "{cert_arg}"
+ca_file = "{}"
 
 [[providers]]
 name = "untrusted"
 kind = "mock"
 base_url = "https://localhost:{{mock_port}}/v1"
-"#
+"#,
+        tc.cert
     );
     let stack = Stack::start(Options {
         config: &config,
-        mock_args: &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+        mock_args: &["--tls-cert", &tc.cert, "--tls-key", &tc.key],
         ..Options::default()
     });
     let body = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "over tls"}]});

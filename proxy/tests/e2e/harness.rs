@@ -459,3 +459,38 @@ pub fn stream_events(
     }
     (status, true)
 }
+
+/// A self-signed certificate for `names`, written to a private temp dir.
+pub struct TestCert {
+    _dir: tempfile::TempDir,
+    /// PEM file paths, as command-line arguments.
+    pub cert: String,
+    pub key: String,
+    pub der: Vec<u8>,
+}
+
+impl TestCert {
+    pub fn new(names: &[&str]) -> TestCert {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let ck = rcgen::generate_simple_self_signed(names).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        TestCert {
+            cert: cert.display().to_string(),
+            key: key.display().to_string(),
+            der: ck.cert.der().to_vec(),
+            _dir: dir,
+        }
+    }
+
+    /// A rustls root store that trusts this certificate only.
+    pub fn roots(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(self.der.clone()))
+            .unwrap();
+        roots
+    }
+}

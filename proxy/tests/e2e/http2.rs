@@ -56,22 +56,12 @@ async fn h2_post(
 
 #[test]
 fn chat_and_streams_work_over_http2() {
-    let certs = tempfile::tempdir().unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert, key) = (certs.path().join("c.pem"), certs.path().join("k.pem"));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let tc = TestCert::new(&["localhost"]);
     let stack = Stack::start(Options {
-        args: &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+        args: &["--tls-cert", &tc.cert, "--tls-key", &tc.key],
         ..Options::default()
     });
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(
-            ck.cert.der().to_vec(),
-        ))
-        .unwrap();
+    let roots = tc.roots();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
