@@ -391,3 +391,50 @@ fn redactor_and_evaluator_worlds_load() {
     );
     assert_eq!((status, clean, done), (200, true, true));
 }
+
+#[test]
+fn a_hundred_reloads_under_load_fail_no_request() {
+    let stack = Arc::new(Stack::start(Options {
+        plugins: &["test_router_versioned.wasm"],
+        config: "[plugins]\nwatch = false\n",
+        ..Options::default()
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stack, stop, ok, failed) =
+                (stack.clone(), stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = stack.post("/v1/chat/completions", &chat("mock:base"), &[]);
+                    let model = r.header("x-sluice-model").unwrap_or_default();
+                    if r.status == 200 && (model == "v1" || model == "v2") {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("failed: {} {}", r.status, r.text());
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..100 {
+        let version = if i % 2 == 0 {
+            "test_router_versioned_v2.wasm"
+        } else {
+            "test_router_versioned.wasm"
+        };
+        stack.install(version, "test_router_versioned.wasm");
+        let r = stack.admin_post("/admin/reload");
+        assert_eq!(r.status, 200, "reload {i}: {}", r.text());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    eprintln!("{} requests across 100 reloads", ok.load(Ordering::Relaxed));
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(ok.load(Ordering::Relaxed) > 100);
+    assert_eq!(stack.plugins()["generation"], 101);
+}
