@@ -75,7 +75,7 @@ fn threads(n: usize) -> usize {
     }
 }
 
-fn pingora_server(threads: usize, grace: u64, data_dir: Option<&Path>) -> Result<Server, String> {
+fn pingora_server(threads: usize, grace: u64, data_dir: Option<&Path>) -> Server {
     let mut conf = ServerConf {
         threads,
         // pingora waits the whole grace period on SIGTERM (its default is
@@ -90,7 +90,7 @@ fn pingora_server(threads: usize, grace: u64, data_dir: Option<&Path>) -> Result
     }
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    Ok(server)
+    server
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -122,14 +122,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
-    let mut server = match pingora_server(
+    let mut server = pingora_server(
         threads(config.server.threads),
         config.server.shutdown_grace_seconds,
         Some(&config.data.dir),
-    ) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    );
 
     let mut proxy =
         pingora_proxy::http_proxy_service(&server.configuration, Sluice::new(gateway.clone()));
@@ -174,10 +171,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 pub fn mock_provider(args: MockArgs) -> ExitCode {
-    let mut server = match pingora_server(threads(args.threads.unwrap_or(0)), 0, None) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
+    let mut server = pingora_server(threads(args.threads.unwrap_or(0)), 0, None);
     let mock = MockProvider::new(
         Duration::from_millis(args.latency_ms),
         Duration::from_millis(args.chunk_delay_ms),
