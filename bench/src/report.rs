@@ -112,15 +112,12 @@ pub fn render(reports: &[TargetReport], base: &Baselines<'_>, concurrency: usize
         "\n+p50/+p99: added latency over \"{}\" at concurrency 1; % bare: throughput as % of \"{}\".",
         base.direct.name, base.bare.name
     );
-    for r in reports.iter().filter(|r| r.errors > 0) {
-        let _ = writeln!(
-            out,
-            "ERRORS in {}: {} ({})",
-            r.name,
-            r.errors,
-            r.error_samples.join("; ")
-        );
-    }
+    write_errors(
+        &mut out,
+        reports
+            .iter()
+            .map(|r| (&r.name, r.errors, &r.error_samples)),
+    );
     out
 }
 
@@ -245,15 +242,12 @@ pub fn render_stream(reports: &[StreamReport]) -> String {
          chunks were held and then sent in a burst: the per-chunk figures then measure \
          batched, not streamed, chunks."
     );
-    for r in reports.iter().filter(|r| r.errors > 0) {
-        let _ = writeln!(
-            out,
-            "ERRORS in {}: {} ({})",
-            r.name,
-            r.errors,
-            r.error_samples.join("; ")
-        );
-    }
+    write_errors(
+        &mut out,
+        reports
+            .iter()
+            .map(|r| (&r.name, r.errors, &r.error_samples)),
+    );
     out
 }
 
@@ -290,6 +284,16 @@ fn percent(value: f64, base: f64) -> f64 {
         100.0 * value / base
     } else {
         0.0
+    }
+}
+
+/// One `ERRORS in …` line per target that had any.
+fn write_errors<'a>(
+    out: &mut String,
+    reports: impl Iterator<Item = (&'a String, u64, &'a Vec<String>)>,
+) {
+    for (name, errors, samples) in reports.filter(|r| r.1 > 0) {
+        let _ = writeln!(out, "ERRORS in {name}: {errors} ({})", samples.join("; "));
     }
 }
 

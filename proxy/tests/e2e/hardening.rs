@@ -60,16 +60,9 @@ fn tls_listener_serves_http1_and_offers_h2() {
     );
 
     // ALPN offers HTTP/2.
-    let roots = tc.roots();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = tc.client_config(&[b"h2", b"http/1.1"]);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
     let mut sock = TcpStream::connect(("127.0.0.1", stack.proxy_port)).unwrap();
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).unwrap();

@@ -11,22 +11,15 @@ use crate::harness::*;
 /// Send one POST over a fresh h2 connection; returns status and body.
 async fn h2_post(
     port: u16,
-    roots: rustls::RootCertStore,
+    config: Arc<rustls::ClientConfig>,
     path: &str,
     body: Value,
 ) -> (u16, Vec<u8>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .unwrap();
@@ -61,7 +54,7 @@ fn chat_and_streams_work_over_http2() {
         args: &["--tls-cert", &tc.cert, "--tls-key", &tc.key],
         ..Options::default()
     });
-    let roots = tc.roots();
+    let config = tc.client_config(&[b"h2"]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,7 +64,7 @@ fn chat_and_streams_work_over_http2() {
         json!({"model": "mock:gpt-4o-mini", "messages": [{"role": "user", "content": "over h2"}]});
     let (status, out) = rt.block_on(h2_post(
         stack.proxy_port,
-        roots.clone(),
+        config.clone(),
         "/v1/chat/completions",
         body,
     ));
@@ -84,7 +77,7 @@ fn chat_and_streams_work_over_http2() {
 
     let body = json!({"model": "mock:claude", "max_tokens": 50, "stream": true,
         "messages": [{"role": "user", "content": "streamed over h2"}]});
-    let (status, out) = rt.block_on(h2_post(stack.proxy_port, roots, "/v1/messages", body));
+    let (status, out) = rt.block_on(h2_post(stack.proxy_port, config, "/v1/messages", body));
     assert_eq!(status, 200);
     let events = parse_sse(&out);
     assert_eq!(events.first().unwrap().0.as_deref(), Some("message_start"));
