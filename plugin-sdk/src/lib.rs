@@ -13,17 +13,20 @@
 //!     fn describe() -> PluginInfo {
 //!         plugin_info("pin-to-mock", "0.1.0", "Send every request to the mock")
 //!     }
-//!     fn route(request: RequestView) -> Decision {
-//!         Decision::Route(RouteTarget {
-//!             provider: "mock".into(),
-//!             model: request.model,
-//!             reason: "pinned".into(),
-//!         })
+//! }
+//!
+//! impl Routing for Pin {
+//!     fn route(request: Request) -> Decision {
+//!         Decision::to("mock", &request.model(), "pinned")
 //!     }
 //! }
 //!
 //! export_router!(Pin);
 //! ```
+//!
+//! The request is a resource read through getters (`model()`,
+//! `header(name)`, `tool_names()`, `key_id()`, …): a plugin pays only for
+//! what it reads.
 //!
 //! Build with `cargo build --release --target wasm32-wasip2` and drop the
 //! `.wasm` into the proxy's plugins directory.
@@ -83,26 +86,29 @@ pub mod router {
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
 
-    pub use self::sluice::plugin::routing::*;
+    pub use self::exports::sluice::plugin::routing::{Decision, Guest as Routing, RoutePlan};
+    pub use self::sluice::plugin::context::Request;
+    pub use self::sluice::plugin::types::{ApiShape, CustomerTier, Rejection, Target};
     world_helpers!(Router);
     pub use crate::export_router;
-
-    impl RequestView {
-        /// The value of a request header, by lower-case name.
-        pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|h| h.name == name)
-                .map(|h| h.value.as_str())
-        }
-    }
 
     impl Decision {
         /// Route to `provider`/`model`, giving `reason` for traces.
         pub fn to(provider: &str, model: &str, reason: &str) -> Self {
-            Decision::Route(RouteTarget {
-                provider: provider.into(),
-                model: model.into(),
+            Self::to_any(&[(provider, model)], reason)
+        }
+
+        /// Route to the first of `candidates` that answers; the rest are
+        /// fallbacks, tried in order.
+        pub fn to_any(candidates: &[(&str, &str)], reason: &str) -> Self {
+            Decision::Route(RoutePlan {
+                candidates: candidates
+                    .iter()
+                    .map(|(provider, model)| Target {
+                        provider: (*provider).into(),
+                        model: (*model).into(),
+                    })
+                    .collect(),
                 reason: reason.into(),
             })
         }
@@ -152,7 +158,7 @@ pub mod redactor {
     });
 
     pub use self::exports::sluice::plugin::redaction::{
-        Guest as Redaction, GuestStreamRedactor, RedactContext, Redacted, StreamRedactor,
+        Guest as Redaction, GuestStreamRedactor, RedactContext, RedactedRequest, StreamRedactor,
     };
     pub use self::sluice::plugin::types::{ApiShape, Rejection, SseEvent};
     world_helpers!(Redactor);
@@ -171,52 +177,75 @@ pub mod evaluator {
         runtime_path: "sluice_plugin_sdk::__private::wit_bindgen::rt",
     });
 
-    pub use self::exports::sluice::plugin::evaluation::{
-        Exchange, Guest as Evaluation, Signal, Verdict,
-    };
-    pub use self::sluice::plugin::types::ApiShape;
+    pub use self::exports::sluice::plugin::evaluation::{Guest as Evaluation, Signal, Verdict};
+    pub use self::sluice::plugin::context::Exchange;
+    pub use self::sluice::plugin::types::{ApiShape, Usage};
     world_helpers!(Evaluator);
     pub use crate::export_evaluator;
 }
 
-/// Export a type implementing the `router` world. Its exports are plain
-/// function names, so the crate also links natively for unit tests.
+/// Export a type implementing the `router` world (`Guest` and `Routing`).
+/// Expands to nothing off WebAssembly, so the crate's native unit tests
+/// link: interface export names contain `:`, which native linkers reject.
 #[cfg(feature = "router")]
 #[macro_export]
 macro_rules! export_router {
     ($t:ident) => {
+        #[cfg(target_arch = "wasm32")]
         $crate::router::__export_router_raw!($t);
+        // Natively the type is exported nowhere; this keeps it (and what
+        // its impls use) from reading as dead code in unit-test builds.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = $t;
+        };
     };
 }
 
-/// Export a type implementing the `translator` world. Expands to nothing off
-/// WebAssembly, so the crate's native unit tests link: interface export names
-/// contain `:`, which native linkers reject.
+/// Export a type implementing the `translator` world (see `export_router!`).
 #[cfg(feature = "translator")]
 #[macro_export]
 macro_rules! export_translator {
     ($t:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::translator::__export_translator_raw!($t);
+        // Natively the type is exported nowhere; this keeps it (and what
+        // its impls use) from reading as dead code in unit-test builds.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = $t;
+        };
     };
 }
 
-/// Export a type implementing the `redactor` world (see `export_translator!`).
+/// Export a type implementing the `redactor` world (see `export_router!`).
 #[cfg(feature = "redactor")]
 #[macro_export]
 macro_rules! export_redactor {
     ($t:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::redactor::__export_redactor_raw!($t);
+        // Natively the type is exported nowhere; this keeps it (and what
+        // its impls use) from reading as dead code in unit-test builds.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = $t;
+        };
     };
 }
 
-/// Export a type implementing the `evaluator` world (see `export_translator!`).
+/// Export a type implementing the `evaluator` world (see `export_router!`).
 #[cfg(feature = "evaluator")]
 #[macro_export]
 macro_rules! export_evaluator {
     ($t:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::evaluator::__export_evaluator_raw!($t);
+        // Natively the type is exported nowhere; this keeps it (and what
+        // its impls use) from reading as dead code in unit-test builds.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = $t;
+        };
     };
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sluice::plugins::bindings::{ApiShape, SseEvent};
 use sluice::plugins::translator::TranslateContext;
-use sluice::plugins::{Plugin, PluginEngine, Policies, RouterHeader, RouterRequest, load_plugins};
+use sluice::plugins::{Plugin, PluginEngine, Policies, RequestFacts, load_plugins};
 
 fn plugins_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
@@ -26,45 +26,47 @@ fn load(file: &str) -> Arc<Plugin> {
     set.all[0].clone()
 }
 
-fn request() -> RouterRequest {
-    RouterRequest {
+/// Plugin calls are async (they run on a fiber); the benchmarks drive them
+/// on a current-thread runtime, as one pingora worker would.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn request() -> Arc<RequestFacts> {
+    Arc::new(RequestFacts {
         request_id: "req_0123456789abcdef".into(),
         inbound_shape: ApiShape::Openai,
         model: "gpt-4o-mini".into(),
         canonical_model: "openai:gpt-4o-mini".into(),
         stream: false,
         headers: vec![
-            RouterHeader {
-                name: "content-type".into(),
-                value: "application/json".into(),
-            },
-            RouterHeader {
-                name: "user-agent".into(),
-                value: "OpenAI/Python 1.0".into(),
-            },
-            RouterHeader {
-                name: "x-sluice-route".into(),
-                value: "mock:gpt-4o-mini".into(),
-            },
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "OpenAI/Python 1.0".into()),
+            ("x-sluice-route".into(), "mock:gpt-4o-mini".into()),
         ],
         message_count: 3,
-        has_tools: false,
-        body_bytes: 1024,
-        key_id: None,
-        user_id: None,
-        team_id: None,
-    }
+        body: bytes::Bytes::from_static(b"{}"),
+        estimated_input_tokens: 250,
+        max_output_tokens: None,
+        tool_names: Vec::new(),
+        caller: None,
+        candidates: vec![("openai".into(), "gpt-4o-mini".into())],
+    })
 }
 
 fn router(c: &mut Criterion) {
+    let rt = runtime();
     let plugin = load("router_header.wasm");
     let req = request();
-    plugin.route(&req).unwrap();
+    rt.block_on(plugin.route(&req)).unwrap();
     c.bench_function("router call (warm instance)", |b| {
-        b.iter(|| plugin.route(&req).unwrap())
+        b.iter(|| rt.block_on(plugin.route(&req)).unwrap())
     });
     c.bench_function("router instantiation (cold)", |b| {
-        b.iter(|| plugin.instantiate_cold().unwrap())
+        b.iter(|| rt.block_on(plugin.instantiate_cold()).unwrap())
     });
 }
 
@@ -92,12 +94,13 @@ fn translator(c: &mut Criterion) {
         event: Some("content_block_delta".into()),
         data: r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello, world "}}"#.into(),
     };
-    let mut stream = plugin.open_stream(&ctx).unwrap();
-    stream.push(&start).unwrap().unwrap();
-    stream.push(&block).unwrap().unwrap();
+    let rt = runtime();
+    let mut stream = rt.block_on(plugin.open_stream(&ctx)).unwrap();
+    rt.block_on(stream.push(&start)).unwrap().unwrap();
+    rt.block_on(stream.push(&block)).unwrap().unwrap();
     c.bench_function(
         "SSE text delta through translator (anthropic->openai)",
-        |b| b.iter(|| stream.push(&delta).unwrap().unwrap()),
+        |b| b.iter(|| rt.block_on(stream.push(&delta)).unwrap().unwrap()),
     );
 }
 

@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use pingora_core::protocols::http::ServerSession;
 use serde_json::json;
 
-use crate::httpapp::{Handler, respond};
+use crate::http::app::{Handler, respond};
 use crate::metrics;
-use crate::snapshot::Gateway;
-use crate::versioning::{Negotiated, VERSION_HEADER, today};
+use crate::state::Gateway;
+use crate::versioning::{Negotiated, VERSION_HEADER, borrowed, today};
 
 pub struct Admin {
     pub gateway: Arc<Gateway>,
@@ -81,12 +81,14 @@ impl Admin {
             .map(|p| {
                 let file = p.meta.file.display().to_string();
                 let status = set.files.iter().find(|f| f.file == file);
-                let state = if p.is_disabled() {
-                    "disabled"
-                } else if !p.binding.enabled {
-                    "unbound"
-                } else {
-                    status.map_or("loaded", |s| s.state)
+                let health = p.health();
+                // An open breaker shows as `disabled` until its probe;
+                // `half_open` while the probe runs.
+                let state = match health.state {
+                    _ if !p.binding.enabled => "unbound",
+                    "open" => "disabled",
+                    "half_open" => "half_open",
+                    _ => status.map_or("loaded", |s| s.state),
                 };
                 let last_error = status
                     .and_then(|s| s.error.clone())
@@ -105,6 +107,7 @@ impl Admin {
                     "fail_mode": p.binding.fail_mode,
                     "deadline_ms": p.binding.deadline.as_millis() as u64,
                     "memory_limit_bytes": p.binding.memory_bytes,
+                    "breaker": health,
                 })
             })
             .collect();
@@ -139,8 +142,4 @@ async fn json_response(
         &borrowed(headers),
     )
     .await
-}
-
-pub fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
-    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

@@ -170,6 +170,26 @@ pub struct LimitsConfig {
     /// A client that sends its body slower than this (between two reads)
     /// gets 408: a slowloris cannot hold a worker.
     pub body_read_timeout_ms: u64,
+    /// The whole body must arrive within this (408 beyond), however it is
+    /// dripped, on HTTP/1 and HTTP/2 alike.
+    pub body_deadline_ms: u64,
+    /// A client that accepts no bytes for this long while Sluice writes to
+    /// it (a stalled stream reader) is disconnected.
+    pub client_write_timeout_ms: u64,
+}
+
+impl LimitsConfig {
+    pub fn body_limits(&self) -> crate::http::body::BodyLimits {
+        crate::http::body::BodyLimits {
+            max_bytes: self.max_body_bytes,
+            read_gap: std::time::Duration::from_millis(self.body_read_timeout_ms),
+            total: std::time::Duration::from_millis(self.body_deadline_ms),
+        }
+    }
+
+    pub fn client_write_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.client_write_timeout_ms)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -179,6 +199,8 @@ impl Default for LimitsConfig {
             max_response_bytes: 64 << 20,
             max_connections: 1000,
             body_read_timeout_ms: 30_000,
+            body_deadline_ms: 60_000,
+            client_write_timeout_ms: 30_000,
         }
     }
 }
@@ -251,9 +273,16 @@ impl Config {
             )));
         }
         crate::versioning::Versions::from_config(&self.api).map_err(ConfigError::Invalid)?;
-        if self.limits.max_connections == 0 || self.limits.body_read_timeout_ms == 0 {
+        let l = &self.limits;
+        if l.max_connections == 0
+            || l.body_read_timeout_ms == 0
+            || l.body_deadline_ms == 0
+            || l.client_write_timeout_ms == 0
+        {
             return Err(ConfigError::Invalid(
-                "limits.max_connections and limits.body_read_timeout_ms must be positive".into(),
+                "limits.max_connections, body_read_timeout_ms, body_deadline_ms and \
+                 client_write_timeout_ms must be positive"
+                    .into(),
             ));
         }
         for (alias, target) in &self.routing.aliases {

@@ -1,28 +1,26 @@
 //! Sluice: a WebAssembly-pluggable edge gateway for LLM APIs, on pingora.
 //!
-//! The binary (`sluice serve`) accepts OpenAI- and Anthropic-shaped requests,
-//! routes each through router plugins, translates between API shapes with
-//! translator plugins, and streams the provider's answer back. Serving state
-//! lives in one [`snapshot::Snapshot`] swapped atomically on reload.
+//! The binary (`sluice serve`) accepts OpenAI- and Anthropic-shaped requests
+//! and runs each through the stages of [`pipeline`]: read and parse, route
+//! (router plugins), redact, attempt (translator plugins, the provider), and
+//! relay the answer whole or streamed. Serving state lives in one
+//! [`state::Snapshot`] swapped atomically on reload; [`plugins`] is the
+//! WebAssembly host, which knows nothing of serving.
 
 pub mod admin;
-pub mod chat;
+pub mod api;
 pub mod cli;
 pub mod config;
-pub mod echo;
 pub mod fsutil;
-pub mod httpapp;
-pub mod intake;
+pub mod http;
 pub mod metrics;
 pub mod mock;
-pub mod models;
+pub mod pipeline;
 pub mod plugins;
 pub mod providers;
-pub mod respond;
 pub mod routing;
 pub mod run;
 pub mod server;
-pub mod snapshot;
-pub mod sse;
+pub mod state;
 pub mod tls;
 pub mod versioning;

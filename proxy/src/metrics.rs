@@ -17,6 +17,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
     pub upstream_errors: IntCounterVec,
+    pub guest_log_lines: IntCounterVec,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -24,8 +25,19 @@ pub struct PluginMetrics {
     pub ok: IntCounter,
     pub error: IntCounter,
     pub timeout: IntCounter,
+    /// Refused by an open breaker.
     pub disabled: IntCounter,
+    /// No instance free in time (back-pressure, not the plugin's fault).
+    pub busy: IntCounter,
+    /// Ran out on an input too large for it (the input's fault).
+    pub rejected_input: IntCounter,
     pub duration: Histogram,
+}
+
+/// Per-plugin children of `sluice_plugin_log_lines_total`.
+pub struct LogMetrics {
+    pub logged: IntCounter,
+    pub dropped: IntCounter,
 }
 
 fn build() -> Metrics {
@@ -83,6 +95,14 @@ fn build() -> Metrics {
         &["provider", "error_class"],
     )
     .unwrap();
+    let guest_log_lines = IntCounterVec::new(
+        Opts::new(
+            "sluice_plugin_log_lines_total",
+            "Lines plugins wrote (stdout, stderr, host.log): logged, or dropped by the rate limit",
+        ),
+        &["plugin", "result"],
+    )
+    .unwrap();
     for c in [
         Box::new(plugin_calls.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(plugin_call_duration.clone()),
@@ -91,6 +111,7 @@ fn build() -> Metrics {
         Box::new(requests.clone()),
         Box::new(request_duration.clone()),
         Box::new(upstream_errors.clone()),
+        Box::new(guest_log_lines.clone()),
     ] {
         registry.register(c).unwrap();
     }
@@ -103,6 +124,33 @@ fn build() -> Metrics {
         requests,
         request_duration,
         upstream_errors,
+        guest_log_lines,
+    }
+}
+
+/// Static status labels, so recording allocates nothing.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        410 => "410",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        0 => "none",
+        s if s < 300 => "2xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -120,7 +168,17 @@ impl Metrics {
             error: c("error"),
             timeout: c("timeout"),
             disabled: c("disabled"),
+            busy: c("busy"),
+            rejected_input: c("rejected_input"),
             duration: self.plugin_call_duration.with_label_values(&[name]),
+        }
+    }
+
+    pub fn guest_log(&self, plugin: &str) -> LogMetrics {
+        let c = |result| self.guest_log_lines.with_label_values(&[plugin, result]);
+        LogMetrics {
+            logged: c("logged"),
+            dropped: c("dropped"),
         }
     }
 

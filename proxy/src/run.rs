@@ -12,12 +12,12 @@ use pingora_core::services::listening::Service;
 use crate::admin::Admin;
 use crate::cli::{MockArgs, PluginsCommand, ServeArgs};
 use crate::config::Config;
-use crate::httpapp::App;
+use crate::http::app::App;
 use crate::mock::MockProvider;
-use crate::plugins::watcher::Reloader;
 use crate::plugins::{PluginEngine, Policies, describe_file, load_plugins};
 use crate::server::Sluice;
-use crate::snapshot::Gateway;
+use crate::state::Gateway;
+use crate::state::watcher::Reloader;
 
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {

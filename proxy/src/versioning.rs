@@ -185,6 +185,11 @@ impl Versions {
     }
 }
 
+/// Negotiated headers as the `(&str, &str)` pairs response writers take.
+pub fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// Today, as days since the Unix epoch (UTC).
 pub fn today() -> i64 {
     let secs = std::time::SystemTime::now()

@@ -17,11 +17,18 @@ impl Guest for Heuristic {
 
 impl Evaluation for Heuristic {
     fn evaluate(exchange: Exchange) -> Result<Verdict, String> {
-        let shape = match exchange.shape {
+        let shape = match exchange.inbound_shape() {
             ApiShape::Openai => Shape::OpenAi,
             ApiShape::Anthropic => Shape::Anthropic,
         };
-        let outcome = score::evaluate(shape, exchange.status, &exchange.response_body)?;
+        let outcome = if exchange.streamed() && exchange.status() < 400 {
+            score::score_answer(&score::Answer {
+                text: exchange.answer_text(),
+                truncated: false,
+            })
+        } else {
+            score::evaluate(shape, exchange.status(), &exchange.response_body())?
+        };
         Ok(Verdict {
             score: outcome.score,
             confidence: score::CONFIDENCE,

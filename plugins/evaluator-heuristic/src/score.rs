@@ -54,7 +54,6 @@ pub struct Answer {
 /// body (it is an error envelope, not an answer); otherwise a body that is
 /// not a response of `shape` is an error.
 pub fn evaluate(shape: Shape, status: u16, body: &str) -> Result<Outcome, String> {
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     if status >= 400 {
         return Ok(Outcome {
             score: 0.0,
@@ -67,7 +66,12 @@ pub fn evaluate(shape: Shape, status: u16, body: &str) -> Result<Outcome, String
             ],
         });
     }
-    let answer = extract(shape, body)?;
+    Ok(score_answer(&extract(shape, body)?))
+}
+
+/// Score an answer already extracted (a streamed answer's assembled text).
+pub fn score_answer(answer: &Answer) -> Outcome {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let empty = answer.text.trim().is_empty();
     let refusal = !empty && is_refusal(&answer.text);
     let mut score = 1.0;
@@ -80,7 +84,7 @@ pub fn evaluate(shape: Shape, status: u16, body: &str) -> Result<Outcome, String
     if answer.truncated {
         score *= TRUNCATED_FACTOR;
     }
-    Ok(Outcome {
+    Outcome {
         score: f64::clamp(score, 0.0, 1.0),
         signals: vec![
             ("error", 0.0),
@@ -89,7 +93,7 @@ pub fn evaluate(shape: Shape, status: u16, body: &str) -> Result<Outcome, String
             ("truncated", flag(answer.truncated)),
             ("length_chars", answer.text.chars().count() as f64),
         ],
-    })
+    }
 }
 
 /// The answer in a response body of `shape`.

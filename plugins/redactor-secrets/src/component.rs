@@ -23,12 +23,19 @@ impl Guest for Secrets {
 impl Redaction for Secrets {
     type StreamRedactor = Stream;
 
-    fn redact_request(_ctx: RedactContext, body: String) -> Redacted {
-        redacted(&body)
+    fn redact_request(_ctx: RedactContext, body: String) -> Result<RedactedRequest, Rejection> {
+        Ok(RedactedRequest {
+            body: scan::redact(&body, options()),
+            state: None,
+        })
     }
 
-    fn redact_response(_ctx: RedactContext, body: String) -> Redacted {
-        redacted(&body)
+    fn redact_response(
+        _ctx: RedactContext,
+        _state: Option<String>,
+        body: String,
+    ) -> Result<Option<String>, Rejection> {
+        Ok(scan::redact(&body, options()))
     }
 }
 
@@ -36,26 +43,19 @@ impl Redaction for Secrets {
 struct Stream;
 
 impl GuestStreamRedactor for Stream {
-    fn new(_ctx: RedactContext) -> Self {
+    fn new(_ctx: RedactContext, _state: Option<String>) -> Self {
         Stream
     }
 
-    fn push(&self, mut event: SseEvent) -> Vec<SseEvent> {
+    fn push(&self, mut event: SseEvent) -> Result<Vec<SseEvent>, Rejection> {
         if let Some(data) = scan::redact(&event.data, options()) {
             event.data = data;
         }
-        vec![event]
+        Ok(vec![event])
     }
 
-    fn finish(&self) -> Vec<SseEvent> {
-        Vec::new()
-    }
-}
-
-fn redacted(body: &str) -> Redacted {
-    match scan::redact(body, options()) {
-        Some(text) => Redacted::Rewritten(text),
-        None => Redacted::Unchanged,
+    fn finish(&self) -> Result<Vec<SseEvent>, Rejection> {
+        Ok(Vec::new())
     }
 }
 

@@ -18,13 +18,16 @@ impl Guest for HeaderRoute {
         info.default_order = 50;
         info
     }
+}
 
-    fn route(request: RequestView) -> Decision {
+impl Routing for HeaderRoute {
+    fn route(request: Request) -> Decision {
         let header = config()["header"].as_str().unwrap_or("x-sluice-route");
         let Some(value) = request.header(header) else {
             return Decision::Abstain;
         };
-        let (provider, model) = value.split_once(':').unwrap_or((value, &request.model));
+        let model = request.model();
+        let (provider, model) = value.split_once(':').unwrap_or((&value, &model));
         if let Some(allow) = config()["allow"].as_array()
             && !allow.iter().any(|p| p.as_str() == Some(provider))
         {

@@ -1,8 +1,9 @@
 //! Routes a request by the prefix of the model the client asked for.
 //!
 //! Config: `{"rules": [{"prefix": "claude-", "provider": "anthropic"}, ...]}`;
-//! a rule may also give `"model"` to replace the requested model. The first
-//! matching prefix wins; no match abstains.
+//! a rule may also give `"model"` to replace the requested model, and
+//! `"fallbacks": [{"provider": "...", "model": "..."}]` to try next when the
+//! first choice fails. The first matching prefix wins; no match abstains.
 
 use sluice_plugin_sdk::router::*;
 
@@ -18,8 +19,11 @@ impl Guest for ModelPrefix {
         info.default_order = 100;
         info
     }
+}
 
-    fn route(request: RequestView) -> Decision {
+impl Routing for ModelPrefix {
+    fn route(request: Request) -> Decision {
+        let model = request.model();
         let rules = config()["rules"]
             .as_array()
             .map(Vec::as_slice)
@@ -30,9 +34,15 @@ impl Guest for ModelPrefix {
             else {
                 continue;
             };
-            if request.model.starts_with(prefix) {
-                let model = rule["model"].as_str().unwrap_or(&request.model);
-                return Decision::to(provider, model, &format!("model prefix {prefix:?}"));
+            if model.starts_with(prefix) {
+                let chosen = rule["model"].as_str().unwrap_or(&model);
+                let mut candidates = vec![(provider, chosen)];
+                for f in rule["fallbacks"].as_array().into_iter().flatten() {
+                    if let Some(p) = f["provider"].as_str() {
+                        candidates.push((p, f["model"].as_str().unwrap_or(chosen)));
+                    }
+                }
+                return Decision::to_any(&candidates, &format!("model prefix {prefix:?}"));
             }
         }
         Decision::Abstain

@@ -1,5 +1,5 @@
-//! Test-only router that allocates without bound once its trigger header is
-//! present, so the host's memory cap must stop it.
+//! Test-only router that allocates without bound when triggered
+//! (`x-hostile: alloc`), so the host's memory cap must stop it.
 
 use sluice_plugin_sdk::router::*;
 
@@ -13,9 +13,11 @@ impl Guest for Alloc {
             "Allocates forever on x-hostile: alloc",
         )
     }
+}
 
-    fn route(request: RequestView) -> Decision {
-        if request.header("x-hostile") == Some("alloc") {
+impl Routing for Alloc {
+    fn route(request: Request) -> Decision {
+        if request.header("x-hostile").as_deref() == Some("alloc") {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
                 hoard.push(vec![1u8; 1 << 20]);

@@ -1,5 +1,6 @@
-//! Test-only router that loops forever once its trigger header is present,
-//! so the host's deadline must stop it.
+//! Test-only router that loops forever when triggered (`x-hostile: spin`,
+//! or on every call with config `{"always": true}`), so the host's
+//! deadline must stop it.
 
 use sluice_plugin_sdk::router::*;
 
@@ -9,9 +10,11 @@ impl Guest for Spin {
     fn describe() -> PluginInfo {
         plugin_info("hostile-spin", "0.1.0", "Loops forever on x-hostile: spin")
     }
+}
 
-    fn route(request: RequestView) -> Decision {
-        if request.header("x-hostile") == Some("spin") {
+impl Routing for Spin {
+    fn route(request: Request) -> Decision {
+        if config()["always"] == true || request.header("x-hostile").as_deref() == Some("spin") {
             let mut n: u64 = 0;
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));

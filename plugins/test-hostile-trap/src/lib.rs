@@ -1,4 +1,5 @@
-//! Test-only router that traps once its trigger header is present.
+//! Test-only router that traps when triggered (`x-hostile: trap`, or on
+//! every call with config `{"always": true}`).
 
 use sluice_plugin_sdk::router::*;
 
@@ -8,9 +9,11 @@ impl Guest for Trap {
     fn describe() -> PluginInfo {
         plugin_info("hostile-trap", "0.1.0", "Traps on x-hostile: trap")
     }
+}
 
-    fn route(request: RequestView) -> Decision {
-        if request.header("x-hostile") == Some("trap") {
+impl Routing for Trap {
+    fn route(request: Request) -> Decision {
+        if config()["always"] == true || request.header("x-hostile").as_deref() == Some("trap") {
             std::process::abort();
         }
         Decision::Abstain

@@ -21,8 +21,10 @@ impl Guest for Versioned {
             "Routes to mock:v1 or mock:v2 by build",
         )
     }
+}
 
-    fn route(_request: RequestView) -> Decision {
+impl Routing for Versioned {
+    fn route(_request: Request) -> Decision {
         Decision::to("mock", MODEL, VERSION)
     }
 }

@@ -21,8 +21,8 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_http::ResponseHeader;
 use serde_json::json;
 
-use crate::httpapp::{Handler, read_body, respond};
-use crate::intake::Shape;
+use crate::api::Shape;
+use crate::http::app::{Handler, read_body, respond};
 
 pub use plan::{Finish, Plan, plan};
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::intake::Shape;
+use crate::api::Shape;
 
 /// The mock's answer, before it is dressed in an API shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::plan::{Finish, Plan};
-use crate::intake::Shape;
+use crate::api::Shape;
 
 /// A fixed timestamp keeps the mock's output reproducible.
 const CREATED: u64 = 1_767_225_600;

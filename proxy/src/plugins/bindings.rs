@@ -1,12 +1,19 @@
 //! Host-side bindings of the WIT worlds in `wit/`.
 //!
-//! The router world generates the shared `types` and `host` interfaces; the
-//! other worlds reuse them so the host implements `host` once.
+//! Every world's exports are called asynchronously (see `engine`). The
+//! router world generates the shared `types`, `host` and `context`
+//! interfaces; the other worlds reuse them, so the host implements each
+//! once. `context` resources are the host's own types (`context.rs`).
 
 pub mod router {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "router",
+        exports: { default: async },
+        with: {
+            "sluice:plugin/context.request": crate::plugins::context::RequestHandle,
+            "sluice:plugin/context.exchange": crate::plugins::context::ExchangeHandle,
+        },
     });
 }
 
@@ -14,6 +21,7 @@ pub mod translator {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "translator",
+        exports: { default: async },
         with: {
             "sluice:plugin/types": crate::plugins::bindings::router::sluice::plugin::types,
             "sluice:plugin/host": crate::plugins::bindings::router::sluice::plugin::host,
@@ -25,6 +33,7 @@ pub mod redactor {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "redactor",
+        exports: { default: async },
         with: {
             "sluice:plugin/types": crate::plugins::bindings::router::sluice::plugin::types,
             "sluice:plugin/host": crate::plugins::bindings::router::sluice::plugin::host,
@@ -36,12 +45,16 @@ pub mod evaluator {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "evaluator",
+        exports: { default: async },
         with: {
             "sluice:plugin/types": crate::plugins::bindings::router::sluice::plugin::types,
             "sluice:plugin/host": crate::plugins::bindings::router::sluice::plugin::host,
+            "sluice:plugin/context": crate::plugins::bindings::router::sluice::plugin::context,
         },
     });
 }
 
-pub use router::sluice::plugin::host;
-pub use router::sluice::plugin::types::{ApiShape, PluginInfo, PluginKind, SseEvent};
+pub use router::sluice::plugin::types::{
+    ApiShape, CustomerTier, PluginInfo, PluginKind, Rejection, SseEvent, Target, Usage,
+};
+pub use router::sluice::plugin::{context, host};

@@ -1,29 +1,50 @@
 //! The one wasmtime `Engine` every plugin runs on, its `Linker`, the epoch
-//! ticker that enforces deadlines, and the on-disk cache of compiled
-//! components.
+//! ticker that enforces deadlines, the instance budget shared by all
+//! plugins, and the on-disk cache of compiled components.
+//!
+//! Guest calls are async (`call_async` on a fiber): a guest that computes
+//! yields its worker back to tokio every epoch tick instead of holding it
+//! for its whole deadline, WASI's async host functions (stdout, clocks)
+//! run without blocking a runtime, and a call whose client went away is
+//! dropped mid-flight. See docs/ARCHITECTURE.md for why this won over a
+//! dedicated thread pool.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use super::PluginError;
+use super::bindings;
 use super::state::HostState;
 
-/// How often the epoch advances. Plugin deadlines are whole ticks, so this is
-/// their resolution; waking 1000 times a second costs nothing measurable.
+/// How often the epoch advances. Guests yield and deadlines are checked
+/// once per tick; waking 1000 times a second costs nothing measurable.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Upper bound on any one plugin memory, whatever a policy asks for: the
-/// pooling allocator reserves slots of this size up front.
+/// pooling allocator reserves slots of this size up front (virtual address
+/// space only).
 pub const MAX_PLUGIN_MEMORY: usize = 512 << 20;
 
 /// Live component instances across all plugins (warm pools, streams in
 /// flight, validation). Bounds what a flood of concurrent streams can pin.
 const MAX_INSTANCES: u32 = 1024;
+/// Instances kept back for loading and validating components, so a reload
+/// works while traffic holds every other instance.
+const RESERVED_INSTANCES: u32 = 16;
+/// How long a call waits for an instance when all are in use before the
+/// request is answered 503 with `Retry-After`.
+pub const INSTANCE_WAIT: Duration = Duration::from_secs(2);
+
+/// Fiber stack per call in flight, and how deep guest wasm may go inside
+/// it. Python's interpreter recurses deeply; the rest is host headroom.
+const ASYNC_STACK: usize = 2 << 20;
+const MAX_WASM_STACK: usize = 1 << 20;
 
 /// Shared by every plugin of every snapshot. Cheap to clone.
 #[derive(Clone)]
@@ -41,30 +62,42 @@ struct Inner {
     /// Warm instances kept per plugin: enough for every worker thread to have
     /// one in hand while another finishes a stream.
     pool_size: usize,
+    /// One permit per live instance. Waiting here is the back-pressure when
+    /// streams hold every instance.
+    instances: Arc<Semaphore>,
 }
 
 impl PluginEngine {
     /// Build the engine and start its epoch ticker. `cache_dir` holds
-    /// compiled artifacts; `None` disables the cache (tools, tests).
+    /// compiled artifacts (loaded as native code, so it must be private to
+    /// this user); `None` disables the cache (tools, tests).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 4)
-            .total_memories(MAX_INSTANCES * 2)
-            .total_tables(MAX_INSTANCES * 2)
+            .total_core_instances(MAX_INSTANCES * 8)
+            .total_memories(MAX_INSTANCES * 4)
+            .total_tables(MAX_INSTANCES * 8)
+            .total_stacks(MAX_INSTANCES)
+            .max_core_instances_per_component(super::limits::MAX_CORE_INSTANCES as u32)
+            .max_memories_per_component(super::limits::MAX_MEMORIES as u32)
+            .max_tables_per_component(super::limits::MAX_TABLES as u32)
             .max_memory_size(MAX_PLUGIN_MEMORY);
 
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            .async_stack_size(ASYNC_STACK)
+            .max_wasm_stack(MAX_WASM_STACK)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(PluginError::engine)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(PluginError::engine)?;
-        super::bindings::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(PluginError::engine)?;
+        bindings::host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(PluginError::engine)?;
+        bindings::context::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(PluginError::engine)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -72,9 +105,8 @@ impl PluginEngine {
         let compat = hasher.finish();
 
         if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                PluginError::Engine(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            crate::fsutil::ensure_private_dir(dir)
+                .map_err(|e| PluginError::Engine(format!("plugin cache {}: {e}", dir.display())))?;
         }
         let inner = Arc::new(Inner {
             engine,
@@ -84,6 +116,9 @@ impl PluginEngine {
             pool_size: std::thread::available_parallelism()
                 .map_or(4, |n| n.get() * 2)
                 .max(4),
+            instances: Arc::new(Semaphore::new(
+                (MAX_INSTANCES - RESERVED_INSTANCES) as usize,
+            )),
         });
         spawn_ticker(Arc::downgrade(&inner));
         Ok(Self { inner })
@@ -99,6 +134,19 @@ impl PluginEngine {
 
     pub fn linker(&self) -> &Linker<HostState> {
         &self.inner.linker
+    }
+
+    /// A permit for one more live instance, waiting up to [`INSTANCE_WAIT`]
+    /// when every instance is in use.
+    pub async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, PluginError> {
+        let sem = self.inner.instances.clone();
+        if let Ok(p) = sem.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        match tokio::time::timeout(INSTANCE_WAIT, sem.acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(PluginError::Busy),
+        }
     }
 
     /// Compile `bytes` (whose sha256 is `sha256`), or load the artifact a
@@ -125,14 +173,22 @@ impl PluginEngine {
     }
 
     fn load_cached(&self, path: &Path) -> Option<Component> {
-        if !path.exists() {
-            return None;
+        match crate::fsutil::check_private_file(path) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "refusing cached plugin artifact: {e}; recompiling");
+                let _ = std::fs::remove_file(path);
+                return None;
+            }
         }
-        // SAFETY: the file is one this process (or an earlier one of the same
-        // build, per the compatibility hash in its name) wrote into the data
-        // dir, which is created private to the proxy's user; wasmtime still
-        // checks the artifact's header and engine settings and refuses a
-        // mismatch, in which case we recompile.
+        // SAFETY: the artifact is native code. It is loaded only from the
+        // cache directory, which is checked to be this user's and private
+        // (0700) at startup, and only when the file itself is this user's
+        // and not writable by others (checked just above); the name carries
+        // the engine's compatibility hash, and wasmtime still checks the
+        // header and engine settings and refuses a mismatch, in which case
+        // we recompile.
         match unsafe { Component::deserialize_file(&self.inner.engine, path) } {
             Ok(c) => Some(c),
             Err(e) => {

@@ -11,9 +11,10 @@ use sha2::{Digest, Sha256};
 use super::PluginError;
 use super::bindings::PluginKind;
 use super::engine::PluginEngine;
+use super::output::GuestLog;
 use super::plugin::{KindPre, Plugin, PluginMeta};
 use super::policy::{Binding, Policies};
-use crate::intake::Shape;
+use crate::api::Shape;
 
 /// Everything the plugins directory yielded, as one snapshot sees it.
 #[derive(Default)]
@@ -22,6 +23,8 @@ pub struct PluginSet {
     pub all: Vec<Arc<Plugin>>,
     /// Enabled routers, in run order.
     pub routers: Vec<Arc<Plugin>>,
+    /// Enabled redactors, in run order.
+    pub redactors: Vec<Arc<Plugin>>,
     /// Translator per (client shape, provider shape).
     pub translators: HashMap<(Shape, Shape), Arc<Plugin>>,
     /// What happened to each file at the last reload.
@@ -60,15 +63,22 @@ fn load_meta(
     sha256: String,
 ) -> Result<PluginMeta, PluginError> {
     let component = engine.compile(bytes, &sha256)?;
+    if let Some(advice) = super::abi::explain_old_abi(engine.engine(), &component) {
+        return Err(PluginError::Invalid(advice));
+    }
     let pre = engine
         .linker()
         .instantiate_pre(&component)
         .map_err(|e| PluginError::Invalid(format!("imports the host cannot satisfy: {e:#}")))?;
     let pre = KindPre::detect(pre)?;
-    let mut warm = pre.instantiate(Arc::from("(validating)"), &Binding::default())?;
-    let info = warm
-        .describe()
-        .map_err(|e| PluginError::Invalid(format!("describe() failed: {e:#}")))?;
+    let info = super::block_on(async {
+        let mut warm = pre
+            .instantiate(GuestLog::unnamed(), &Binding::default(), None)
+            .await?;
+        warm.describe()
+            .await
+            .map_err(|e| PluginError::Invalid(format!("describe() failed: {e:#}")))
+    })?;
     if info.kind != pre.kind() {
         return Err(PluginError::Invalid(format!(
             "describe() says kind {} but the component exports the {} world",
@@ -76,10 +86,17 @@ fn load_meta(
             pre.kind().as_str()
         )));
     }
-    if info.name.is_empty() || info.name.len() > 64 {
-        return Err(PluginError::Invalid(
-            "describe() must give a name of 1 to 64 characters".into(),
-        ));
+    if info.name.is_empty()
+        || info.name.len() > 64
+        || !info
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(PluginError::Invalid(format!(
+            "describe() must give a name of 1 to 64 characters from [A-Za-z0-9._-], not {:?}",
+            info.name
+        )));
     }
     Ok(PluginMeta {
         file: path.to_owned(),
@@ -149,15 +166,18 @@ pub fn load_plugins(
                     }
                 }
             }
-            // Wired in by the issues that add redaction and evaluation.
-            PluginKind::Redactor | PluginKind::Evaluator => {}
+            PluginKind::Redactor => set.redactors.push(plugin.clone()),
+            // Scored off the request path, by the issue that adds evaluation.
+            PluginKind::Evaluator => {}
         }
     }
-    set.routers.sort_by(|a, b| {
+    let by_order = |a: &Arc<Plugin>, b: &Arc<Plugin>| {
         a.order()
             .cmp(&b.order())
             .then_with(|| a.name().cmp(b.name()))
-    });
+    };
+    set.routers.sort_by(by_order);
+    set.redactors.sort_by(by_order);
     set
 }
 

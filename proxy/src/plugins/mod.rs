@@ -1,30 +1,44 @@
 //! The WebAssembly plugin host.
 //!
 //! Every policy decision point is a component exporting one of the worlds in
-//! `wit/`. [`PluginEngine`] owns the one wasmtime engine; [`load_plugins`]
-//! turns a directory of `.wasm` files plus the policy bindings into a
-//! [`PluginSet`] that a snapshot holds; [`Plugin::invoke`] runs one call on a
-//! warm pooled instance under the binding's deadline and memory cap.
+//! `wit/` (`sluice:plugin@0.2.0`). [`PluginEngine`] owns the one wasmtime
+//! engine; [`load_plugins`] turns a directory of `.wasm` files plus the
+//! policy bindings into a [`PluginSet`]; each [`Plugin`] runs calls
+//! asynchronously on warm pooled instances under a per-call budget, behind a
+//! circuit breaker. The host knows nothing of snapshots or serving.
 
+mod abi;
 pub mod bindings;
+pub mod context;
 mod engine;
+pub mod evaluator;
 mod health;
+mod limits;
 mod loader;
+mod output;
 mod plugin;
 pub mod policy;
+pub mod redactor;
 mod router;
 mod state;
 pub mod translator;
-pub mod watcher;
 
+use std::future::Future;
+
+pub use abi::ABI;
 pub use bindings::{ApiShape, PluginKind};
+pub use context::{Caller, ExchangeFacts, RequestFacts, is_credential};
 pub use engine::PluginEngine;
+pub use health::HealthReport;
+pub use limits::BLAME_INPUT_BYTES;
 pub use loader::{FileStatus, PluginSet, describe_file, load_plugins};
+pub use output::{escape_capped, escape_line};
 pub use plugin::{Plugin, PluginMeta};
 pub use policy::{Binding, FailMode, Policies};
-pub use router::{RouteOutcome, RouterDecision, RouterHeader, RouterRequest, run_routers};
+pub use router::RouterDecision;
 
-/// Why a plugin could not be loaded or did not answer.
+/// Why a plugin could not be loaded or did not answer. The `Display` form
+/// is for logs and `/admin/plugins`; clients get [`PluginError::public`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
     #[error("plugin engine: {0}")]
@@ -37,8 +51,17 @@ pub enum PluginError {
     Timeout(u64),
     #[error("trapped: {0}")]
     Trap(String),
-    #[error("disabled after repeated failures")]
-    Disabled,
+    /// The breaker is open: the plugin failed for most callers recently.
+    #[error("disabled by its breaker after repeated failures; next probe in {retry_after} s")]
+    Disabled { retry_after: u64 },
+    /// Every instance is in use (streams hold them): back-pressure, never
+    /// the plugin's fault.
+    #[error("all plugin instances are busy")]
+    Busy,
+    /// The call ran out of memory or time on an input large enough to be
+    /// blamed for it; never the plugin's fault.
+    #[error("input of {input_bytes} bytes is too large for it: {detail}")]
+    InputTooLarge { input_bytes: usize, detail: String },
 }
 
 impl PluginError {
@@ -54,13 +77,40 @@ impl PluginError {
     pub fn result_label(&self) -> &'static str {
         match self {
             Self::Timeout(_) => "timeout",
-            Self::Disabled => "disabled",
+            Self::Disabled { .. } => "disabled",
+            Self::Busy => "busy",
+            Self::InputTooLarge { .. } => "rejected_input",
             _ => "error",
+        }
+    }
+
+    /// What a client may be told: no guest backtrace, path or address.
+    pub fn public(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "did not answer in time",
+            Self::Disabled { .. } => "is temporarily disabled after repeated failures",
+            Self::Busy => "is at capacity",
+            Self::InputTooLarge { .. } => "cannot process a request this large",
+            Self::Engine(_) | Self::Invalid(_) | Self::Instantiate(_) | Self::Trap(_) => "failed",
         }
     }
 }
 
-impl From<ApiShape> for crate::intake::Shape {
+/// Run `f` to completion from synchronous code (loading, validation, CLI):
+/// on the current runtime when called from one of its blocking threads,
+/// else on a small runtime of its own. Never call it on a worker thread.
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(f),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds")
+            .block_on(f),
+    }
+}
+
+impl From<ApiShape> for crate::api::Shape {
     fn from(s: ApiShape) -> Self {
         match s {
             ApiShape::Openai => Self::OpenAi,
@@ -69,11 +119,11 @@ impl From<ApiShape> for crate::intake::Shape {
     }
 }
 
-impl From<crate::intake::Shape> for ApiShape {
-    fn from(s: crate::intake::Shape) -> Self {
+impl From<crate::api::Shape> for ApiShape {
+    fn from(s: crate::api::Shape) -> Self {
         match s {
-            crate::intake::Shape::OpenAi => Self::Openai,
-            crate::intake::Shape::Anthropic => Self::Anthropic,
+            crate::api::Shape::OpenAi => Self::Openai,
+            crate::api::Shape::Anthropic => Self::Anthropic,
         }
     }
 }

@@ -1,18 +1,27 @@
-//! One loaded component bound by policy: its warm instance pool, limits,
-//! crash budget and metrics.
+//! One loaded component bound by policy: its warm instance pool, call
+//! budgets, breaker and metrics. The kind-specific calls live in `router`,
+//! `translator`, `redactor` and `evaluator`; they all go through
+//! [`Plugin::begin`] and [`Call::settle`] (or, for streams, [`Plugin::step`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::PluginError;
 use super::bindings::{PluginInfo, PluginKind, evaluator, redactor, router, translator};
-use super::engine::{EPOCH_TICK, PluginEngine};
-use super::health::Health;
+use super::engine::PluginEngine;
+use super::health::{Admit, Health, HealthReport};
+use super::limits::{CallBudget, MemoryCapReached};
+use super::output::{GuestLog, escape_capped};
+
+/// How much of a failure's detail (a guest backtrace) the log and
+/// `/admin/plugins` keep, escaped: function names in it are the guest's.
+const LOGGED_ERROR_BYTES: usize = 4096;
 use super::policy::Binding;
 use super::state::HostState;
 use crate::metrics::{self, PluginMetrics};
@@ -44,10 +53,13 @@ pub(super) enum Exports {
 }
 
 /// A live instance with its store. Dropped, never reused, once a call on it
-/// fails: a trap may leave guest state half-updated.
+/// failed or was abandoned midway: guest state may be half-updated.
 pub struct Warm {
     pub(super) store: Store<HostState>,
     pub(super) exports: Exports,
+    /// Its share of the engine's instance budget; `None` for validation
+    /// instances, which come out of the reserve.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl KindPre {
@@ -66,7 +78,7 @@ impl KindPre {
             return Ok(Self::Evaluator(p));
         }
         Err(PluginError::Invalid(
-            "exports none of the sluice:plugin@0.1.0 worlds (router, translator, redactor, \
+            "exports none of the sluice:plugin@0.2.0 worlds (router, translator, redactor, \
              evaluator)"
                 .into(),
         ))
@@ -81,52 +93,81 @@ impl KindPre {
         }
     }
 
-    pub(super) fn instantiate(
+    /// A fresh instance under `binding`'s base limits. Instantiation runs
+    /// the guest's start code, so it is bounded like a call.
+    pub(super) async fn instantiate(
         &self,
-        name: Arc<str>,
+        log: Arc<GuestLog>,
         binding: &Binding,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Warm, PluginError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(binding.memory_bytes)
-            .instances(16)
-            .tables(16)
-            .memories(8)
-            .trap_on_grow_failure(true)
-            .build();
         let engine = match self {
             Self::Router(p) => p.engine(),
             Self::Translator(p) => p.engine(),
             Self::Redactor(p) => p.engine(),
             Self::Evaluator(p) => p.engine(),
         };
-        let mut store = Store::new(engine, HostState::new(name, binding.config.clone(), limits));
-        store.limiter(|s| &mut s.limits);
-        // Instantiation runs the guest's start code: bound it like a call.
-        store.set_epoch_deadline(deadline_ticks(binding));
+        let mut store = Store::new(
+            engine,
+            HostState::new(log, binding.config.clone(), binding.memory_bytes),
+        );
+        store.limiter(|s| &mut s.limiter);
+        // Every tick: past the call's deadline, interrupt; otherwise yield
+        // the worker so other requests run while this guest computes.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().limiter.deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.data_mut().limiter.deadline = Instant::now() + binding.deadline;
+        store.set_epoch_deadline(1);
         let exports = match self {
-            Self::Router(p) => p.instantiate(&mut store).map(Exports::Router),
-            Self::Translator(p) => p.instantiate(&mut store).map(Exports::Translator),
-            Self::Redactor(p) => p.instantiate(&mut store).map(Exports::Redactor),
-            Self::Evaluator(p) => p.instantiate(&mut store).map(Exports::Evaluator),
+            Self::Router(p) => p.instantiate_async(&mut store).await.map(Exports::Router),
+            Self::Translator(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::Translator),
+            Self::Redactor(p) => p.instantiate_async(&mut store).await.map(Exports::Redactor),
+            Self::Evaluator(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::Evaluator),
         }
-        .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
-        Ok(Warm { store, exports })
+        .map_err(|e| {
+            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                .is_some()
+            {
+                PluginError::Busy
+            } else {
+                PluginError::Instantiate(format!("{e:#}"))
+            }
+        })?;
+        Ok(Warm {
+            store,
+            exports,
+            _permit: permit,
+        })
     }
 }
 
-fn deadline_ticks(binding: &Binding) -> u64 {
-    // +1: the ticker may advance right after we read the epoch.
-    (binding.deadline.as_micros() / EPOCH_TICK.as_micros()) as u64 + 1
-}
-
 impl Warm {
-    pub(super) fn describe(&mut self) -> wasmtime::Result<PluginInfo> {
+    pub(super) async fn describe(&mut self) -> wasmtime::Result<PluginInfo> {
         match &self.exports {
-            Exports::Router(b) => b.call_describe(&mut self.store),
-            Exports::Translator(b) => b.call_describe(&mut self.store),
-            Exports::Redactor(b) => b.call_describe(&mut self.store),
-            Exports::Evaluator(b) => b.call_describe(&mut self.store),
+            Exports::Router(b) => b.call_describe(&mut self.store).await,
+            Exports::Translator(b) => b.call_describe(&mut self.store).await,
+            Exports::Redactor(b) => b.call_describe(&mut self.store).await,
+            Exports::Evaluator(b) => b.call_describe(&mut self.store).await,
         }
+    }
+
+    /// Give the next call `budget`.
+    fn arm(&mut self, budget: &CallBudget) {
+        let limiter = &mut self.store.data_mut().limiter;
+        limiter.memory_cap = budget.memory_bytes.max(limiter.memory_used);
+        limiter.deadline = Instant::now() + budget.deadline;
+        self.store.set_epoch_deadline(1);
     }
 }
 
@@ -135,9 +176,22 @@ pub struct Plugin {
     pub meta: Arc<PluginMeta>,
     pub binding: Binding,
     name: Arc<str>,
+    engine: PluginEngine,
     pool: ArrayQueue<Warm>,
-    pub(super) health: Health,
+    health: Health,
+    log: Arc<GuestLog>,
     metrics: PluginMetrics,
+}
+
+/// One admitted call: the instance it runs on and what it may use. Dropping
+/// it unsettled (the request was abandoned) discards the instance and
+/// frees a half-open probe for the next caller.
+pub(super) struct Call<'p> {
+    plugin: &'p Plugin,
+    admit: Admit,
+    pub(super) budget: CallBudget,
+    started: Instant,
+    pub(super) warm: Option<Warm>,
 }
 
 impl Plugin {
@@ -145,8 +199,10 @@ impl Plugin {
         let name: Arc<str> = Arc::from(meta.info.name.as_str());
         Self {
             pool: ArrayQueue::new(engine.pool_size()),
-            health: Health::new(binding.crash_budget),
+            health: Health::new(binding.crash_budget, binding.cooldown),
             metrics: metrics::get().plugin(&name),
+            log: GuestLog::new(name.clone()),
+            engine: engine.clone(),
             name,
             meta,
             binding,
@@ -166,8 +222,13 @@ impl Plugin {
         self.binding.order.unwrap_or(self.meta.info.default_order)
     }
 
-    pub fn is_disabled(&self) -> bool {
-        self.health.is_disabled()
+    /// Whether the breaker refuses calls right now.
+    pub fn is_open(&self) -> bool {
+        self.health.is_open()
+    }
+
+    pub fn health(&self) -> HealthReport {
+        self.health.report()
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -176,93 +237,222 @@ impl Plugin {
 
     /// Create one fresh instance and discard it: what a call pays on top of
     /// a warm one when the pool is empty. For benchmarks and diagnostics.
-    pub fn instantiate_cold(&self) -> Result<(), PluginError> {
+    pub async fn instantiate_cold(&self) -> Result<(), PluginError> {
         self.meta
             .pre
-            .instantiate(self.name.clone(), &self.binding)
+            .instantiate(self.log.clone(), &self.binding, None)
+            .await
             .map(drop)
     }
 
-    /// Take a warm instance, or make one when the pool is empty.
-    pub(super) fn checkout(&self) -> Result<Warm, PluginError> {
-        if self.health.is_disabled() {
+    /// Admit a call on `input_bytes` of input and give it an instance.
+    pub(super) async fn begin(&self, input_bytes: usize) -> Result<Call<'_>, PluginError> {
+        let admit = self.health.admit();
+        if admit == Admit::Refuse {
             self.metrics.disabled.inc();
-            return Err(PluginError::Disabled);
+            return Err(PluginError::Disabled {
+                retry_after: self.health.retry_after_seconds(),
+            });
         }
-        match self.pool.pop() {
-            Some(w) => Ok(w),
-            None => self
-                .meta
-                .pre
-                .instantiate(self.name.clone(), &self.binding)
-                .inspect_err(|e| self.failed(e)),
+        let mut call = Call {
+            plugin: self,
+            admit,
+            budget: CallBudget::for_input(&self.binding, input_bytes),
+            started: Instant::now(),
+            warm: None,
+        };
+        let mut warm = match self.pool.pop() {
+            Some(w) => w,
+            None => {
+                let permit = self.engine.instance_permit().await.inspect_err(|_| {
+                    self.metrics.busy.inc();
+                })?;
+                let fresh = self
+                    .meta
+                    .pre
+                    .instantiate(self.log.clone(), &self.binding, Some(permit))
+                    .await;
+                match fresh {
+                    Ok(w) => w,
+                    Err(PluginError::Busy) => {
+                        self.metrics.busy.inc();
+                        return Err(PluginError::Busy);
+                    }
+                    Err(e) => return Err(call.fail(e)),
+                }
+            }
+        };
+        warm.arm(&call.budget);
+        call.warm = Some(warm);
+        Ok(call)
+    }
+
+    /// Run one more call on an instance a stream holds (already admitted):
+    /// arm it for `input_bytes`, and after the call record its outcome.
+    pub(super) fn step(&self, warm: &mut Warm, input_bytes: usize) -> Call<'_> {
+        let budget = CallBudget::for_input(&self.binding, input_bytes);
+        warm.arm(&budget);
+        Call {
+            plugin: self,
+            admit: Admit::Run,
+            budget,
+            started: Instant::now(),
+            warm: None,
         }
     }
 
-    /// Give `warm` a fresh deadline for work outside `call_on` (destructors).
-    pub(super) fn arm_deadline(&self, warm: &mut Warm) {
-        warm.store.set_epoch_deadline(deadline_ticks(&self.binding));
+    /// Return a healthy instance. Beyond the pool's capacity, or grown past
+    /// its binding's base memory for one large input, it is dropped.
+    fn checkin(&self, warm: Warm) {
+        if warm.store.data().limiter.memory_used <= self.binding.memory_bytes {
+            let _ = self.pool.push(warm);
+        }
     }
 
-    /// Return a healthy instance; beyond the pool's capacity it is dropped.
-    pub(super) fn checkin(&self, warm: Warm) {
-        let _ = self.pool.push(warm);
+    /// Give a stream's instance back once its resource is dropped.
+    pub(super) fn release(&self, warm: Warm) {
+        self.checkin(warm);
     }
 
-    /// Run `f` on `warm` under the binding's deadline, recording the outcome.
-    /// On error the caller must drop `warm`.
-    pub(super) fn call_on<R>(
-        &self,
-        warm: &mut Warm,
-        f: impl FnOnce(&mut Warm) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let started = Instant::now();
-        warm.store.set_epoch_deadline(deadline_ticks(&self.binding));
-        let result = f(warm);
-        self.metrics
-            .duration
-            .observe(started.elapsed().as_secs_f64());
+    /// Deadline for work outside a budgeted call (a resource destructor).
+    pub(super) fn arm_base(&self, warm: &mut Warm) {
+        warm.arm(&CallBudget::for_input(&self.binding, 0));
+    }
+}
+
+impl Call<'_> {
+    pub(super) fn warm(&mut self) -> &mut Warm {
+        self.warm.as_mut().expect("a begun call holds an instance")
+    }
+
+    /// Record the outcome of the guest call `result`: on success the
+    /// instance goes back to the pool (unless `keep` hands it to a stream);
+    /// on failure it is dropped and the failure blamed on the input or
+    /// counted against the plugin.
+    pub(super) fn settle<R>(mut self, result: wasmtime::Result<R>) -> Result<R, PluginError> {
+        self.observe();
         match result {
             Ok(v) => {
-                self.metrics.ok.inc();
+                self.succeeded();
+                if let Some(w) = self.warm.take() {
+                    self.plugin.checkin(w);
+                }
                 Ok(v)
             }
             Err(e) => {
-                let err = match e.downcast_ref::<Trap>() {
-                    Some(Trap::Interrupt) => {
-                        PluginError::Timeout(self.binding.deadline.as_millis() as u64)
-                    }
-                    _ => PluginError::Trap(format!("{e:#}")),
-                };
-                self.failed(&err);
-                Err(err)
+                self.warm = None;
+                let err = self.classify(&e);
+                Err(self.fail(err))
             }
         }
     }
 
-    /// One call on a pooled instance.
-    pub(super) fn invoke<R>(
-        &self,
-        f: impl FnOnce(&mut Warm) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let mut warm = self.checkout()?;
-        let r = self.call_on(&mut warm, f)?;
-        self.checkin(warm);
-        Ok(r)
+    /// Like [`settle`](Self::settle), but hand the instance back instead of
+    /// pooling it (a stream keeps it for its next call).
+    pub(super) fn settle_keep<R>(
+        mut self,
+        result: wasmtime::Result<R>,
+    ) -> Result<(R, Warm), PluginError> {
+        self.observe();
+        match result {
+            Ok(v) => {
+                self.succeeded();
+                let w = self.warm.take().expect("a begun call holds an instance");
+                Ok((v, w))
+            }
+            Err(e) => {
+                self.warm = None;
+                let err = self.classify(&e);
+                Err(self.fail(err))
+            }
+        }
     }
 
-    fn failed(&self, err: &PluginError) {
-        match err {
-            PluginError::Timeout(_) => self.metrics.timeout.inc(),
-            _ => self.metrics.error.inc(),
+    /// Outcome of a [`Plugin::step`] call on a stream's instance; on error
+    /// the caller must drop that instance.
+    pub(super) fn settle_step<R>(mut self, result: wasmtime::Result<R>) -> Result<R, PluginError> {
+        self.observe();
+        match result {
+            Ok(v) => {
+                self.succeeded();
+                Ok(v)
+            }
+            Err(e) => {
+                let err = self.classify(&e);
+                Err(self.fail(err))
+            }
         }
-        tracing::warn!(plugin = %self.name, fail_mode = ?self.binding.fail_mode, "plugin failed: {err}");
-        if self.health.record_failure(&err.to_string()) {
-            tracing::error!(
-                plugin = %self.name,
-                budget = self.binding.crash_budget,
-                "plugin disabled: crash budget spent; it stays off until its file or policy changes"
-            );
+    }
+
+    fn observe(&self) {
+        self.plugin
+            .metrics
+            .duration
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+
+    fn succeeded(&mut self) {
+        self.plugin.metrics.ok.inc();
+        self.plugin.health.record_success(self.admit);
+        self.admit = Admit::Run;
+    }
+
+    fn classify(&self, e: &wasmtime::Error) -> PluginError {
+        let limit = if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            Some(format!(
+                "exceeded its {} ms deadline",
+                self.budget.deadline.as_millis()
+            ))
+        } else {
+            e.downcast_ref::<MemoryCapReached>().map(|m| m.to_string())
+        };
+        match limit {
+            Some(detail) if self.budget.blames_input() => PluginError::InputTooLarge {
+                input_bytes: self.budget.input_bytes,
+                detail,
+            },
+            Some(_) if e.downcast_ref::<MemoryCapReached>().is_some() => {
+                PluginError::Trap(format!("{e:#}"))
+            }
+            Some(_) => PluginError::Timeout(self.budget.deadline.as_millis() as u64),
+            None => PluginError::Trap(format!("{e:#}")),
         }
+    }
+
+    /// Count `err` against the plugin unless the input is to blame, log it
+    /// in full (clients only get a short message), and return it.
+    fn fail(&mut self, err: PluginError) -> PluginError {
+        let p = self.plugin;
+        match &err {
+            PluginError::InputTooLarge { .. } => {
+                p.metrics.rejected_input.inc();
+                p.health.release_probe(self.admit);
+                tracing::warn!(plugin = %p.name, "plugin call ran out on a large input, blamed on the input: {}", escape_capped(err.to_string().as_bytes(), LOGGED_ERROR_BYTES));
+            }
+            _ => {
+                match err {
+                    PluginError::Timeout(_) => p.metrics.timeout.inc(),
+                    _ => p.metrics.error.inc(),
+                }
+                let detail = escape_capped(err.to_string().as_bytes(), LOGGED_ERROR_BYTES);
+                tracing::warn!(plugin = %p.name, fail_mode = ?p.binding.fail_mode, "plugin failed: {detail}");
+                if p.health.record_failure(self.admit, &detail) {
+                    tracing::error!(
+                        plugin = %p.name,
+                        retry_in_s = p.health.retry_after_seconds(),
+                        "plugin breaker opened: calls are refused until a probe succeeds"
+                    );
+                }
+            }
+        }
+        self.admit = Admit::Run;
+        err
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        // Still holding the probe: the call never settled.
+        self.plugin.health.release_probe(self.admit);
     }
 }

@@ -8,7 +8,8 @@
 //! fail_mode = "closed"       # open (default) | closed
 //! deadline_ms = 5
 //! memory_limit_mib = 16
-//! crash_budget = 5           # failures within a minute that disable it
+//! crash_budget = 5           # failures within a minute that open its breaker
+//! cooldown_seconds = 30      # how long an open breaker waits before a probe
 //! enabled = true
 //! config = { rules = [{ prefix = "claude-", provider = "anthropic" }] }
 //! ```
@@ -21,7 +22,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// What happens to a request when its plugin fails (trap, deadline, memory
-/// cap, disabled by its crash budget).
+/// cap, breaker open). Failures the request's own input is to blame for are
+/// answered 413 whatever the mode, and pool exhaustion 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
@@ -37,9 +39,12 @@ pub enum FailMode {
 pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(50);
 /// Default linear-memory cap per instance.
 pub const DEFAULT_MEMORY_MIB: u32 = 64;
-/// Failures within `CRASH_WINDOW` that disable a plugin.
+/// Failures within the breaker's window (a minute) that open it, provided
+/// they are at least half of the calls in it.
 pub const DEFAULT_CRASH_BUDGET: u32 = 5;
-pub const CRASH_WINDOW: Duration = Duration::from_secs(60);
+/// How long an open breaker refuses calls before letting one probe through;
+/// doubled after each failed probe, up to five minutes.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +63,7 @@ struct RawBinding {
     deadline_ms: Option<u64>,
     memory_limit_mib: Option<u32>,
     crash_budget: Option<u32>,
+    cooldown_seconds: Option<u64>,
     #[serde(default = "yes")]
     enabled: bool,
     config: Option<toml::Value>,
@@ -79,6 +85,7 @@ pub struct Binding {
     pub deadline: Duration,
     pub memory_bytes: usize,
     pub crash_budget: u32,
+    pub cooldown: Duration,
     pub enabled: bool,
     /// JSON text handed to the plugin through `host.config()`.
     pub config: Arc<str>,
@@ -92,6 +99,7 @@ impl Default for Binding {
             deadline: DEFAULT_DEADLINE,
             memory_bytes: (DEFAULT_MEMORY_MIB as usize) << 20,
             crash_budget: DEFAULT_CRASH_BUDGET,
+            cooldown: DEFAULT_COOLDOWN,
             enabled: true,
             config: Arc::from("{}"),
         }
@@ -179,6 +187,9 @@ fn resolve(raw: RawBinding) -> Result<Binding, String> {
         deadline,
         memory_bytes,
         crash_budget: raw.crash_budget.unwrap_or(DEFAULT_CRASH_BUDGET).max(1),
+        cooldown: raw
+            .cooldown_seconds
+            .map_or(DEFAULT_COOLDOWN, |s| Duration::from_secs(s.min(3600))),
         enabled: raw.enabled,
         config: config.into(),
     })

@@ -1,73 +1,77 @@
-//! Running the router plugins of a snapshot over one request.
+//! Calling router plugins.
 
 use std::sync::Arc;
 
+use wasmtime::component::Resource;
+
 use super::PluginError;
-use super::bindings::router::sluice::plugin::routing::{Decision, RequestView};
+use super::bindings::router::exports::sluice::plugin::routing::Decision;
+use super::context::{RequestFacts, RequestHandle};
 use super::plugin::{Exports, Plugin};
-use super::policy::FailMode;
 
-pub use super::bindings::router::sluice::plugin::routing::RequestView as RouterRequest;
-pub use super::bindings::router::sluice::plugin::types::Header as RouterHeader;
-
-/// What the routers decided.
+/// What a router decided, in host types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouterDecision {
+    Abstain,
     Route {
-        provider: String,
-        model: String,
+        /// (provider, model), best first; never empty.
+        candidates: Vec<(String, String)>,
         reason: String,
-        plugin: String,
     },
     Reject {
         status: u16,
         code: String,
         message: String,
-        plugin: String,
     },
 }
 
-/// The result of the router chain: a decision, no opinion, or a failure of a
-/// fail-closed plugin that must refuse the request.
-pub type RouteOutcome = Result<Option<RouterDecision>, (String, PluginError)>;
-
 impl Plugin {
-    /// Ask this router about `request`.
-    pub fn route(&self, request: &RequestView) -> Result<Decision, PluginError> {
-        self.invoke(|w| match &w.exports {
-            Exports::Router(r) => r.call_route(&mut w.store, request),
+    /// Ask this router about one request.
+    pub async fn route(&self, facts: &Arc<RequestFacts>) -> Result<RouterDecision, PluginError> {
+        // Routers get the request through getters; their budget does not
+        // grow with the body (`body()` copies it into the guest's own cap).
+        let mut call = self.begin(0).await?;
+        let w = call.warm();
+        let handle = match w.store.data_mut().lend_request(facts) {
+            Ok(h) => h,
+            Err(e) => return call.settle(Err(e)),
+        };
+        let rep = handle.rep();
+        let r = match &w.exports {
+            Exports::Router(r) => {
+                r.sluice_plugin_routing()
+                    .call_route(&mut w.store, handle)
+                    .await
+            }
             _ => unreachable!("only router plugins are asked to route"),
+        };
+        // A guest that kept its handle past the call loses it here.
+        let _ = w
+            .store
+            .data_mut()
+            .table
+            .delete(Resource::<RequestHandle>::new_own(rep));
+        let decision = call.settle(r)?;
+        Ok(match decision {
+            Decision::Abstain => RouterDecision::Abstain,
+            Decision::Route(plan) if plan.candidates.is_empty() => {
+                return Err(PluginError::Trap(
+                    "route() returned a route with no candidates".into(),
+                ));
+            }
+            Decision::Route(plan) => RouterDecision::Route {
+                candidates: plan
+                    .candidates
+                    .into_iter()
+                    .map(|t| (t.provider, t.model))
+                    .collect(),
+                reason: plan.reason,
+            },
+            Decision::Reject(r) => RouterDecision::Reject {
+                status: r.status,
+                code: r.code,
+                message: r.message,
+            },
         })
     }
-}
-
-/// Run `routers` in order; the first that does not abstain decides. A failing
-/// plugin abstains when fail-open and ends the chain when fail-closed.
-pub fn run_routers(routers: &[Arc<Plugin>], request: &RequestView) -> RouteOutcome {
-    for plugin in routers {
-        match plugin.route(request) {
-            Ok(Decision::Abstain) => {}
-            Ok(Decision::Route(t)) => {
-                return Ok(Some(RouterDecision::Route {
-                    provider: t.provider,
-                    model: t.model,
-                    reason: t.reason,
-                    plugin: plugin.name().to_owned(),
-                }));
-            }
-            Ok(Decision::Reject(r)) => {
-                return Ok(Some(RouterDecision::Reject {
-                    status: r.status,
-                    code: r.code,
-                    message: r.message,
-                    plugin: plugin.name().to_owned(),
-                }));
-            }
-            Err(e) => match plugin.binding.fail_mode {
-                FailMode::Open => {}
-                FailMode::Closed => return Err((plugin.name().to_owned(), e)),
-            },
-        }
-    }
-    Ok(None)
 }

@@ -1,33 +1,39 @@
-//! What every plugin store carries: WASI context (no files, no network, no
-//! environment), resource limits and the identity the `host` interface
-//! reports.
+//! What every plugin store carries: a WASI context that grants nothing (no
+//! files, no network, no environment) and sends stdout/stderr to the log,
+//! the resource limiter, the handle table of `context`, and the identity
+//! the `host` interface reports.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::host::{Host, LogLevel};
+use super::limits::Limiter;
+use super::output::{GuestLog, GuestOutput, Source};
 
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
-    pub(super) limits: StoreLimits,
-    plugin: Arc<str>,
+    pub(super) table: ResourceTable,
+    pub(super) limiter: Limiter,
     config: Arc<str>,
+    log: Arc<GuestLog>,
     started: Instant,
 }
 
 impl HostState {
-    pub fn new(plugin: Arc<str>, config: Arc<str>, limits: StoreLimits) -> Self {
+    pub fn new(log: Arc<GuestLog>, config: Arc<str>, memory_cap: usize) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(log.clone(), Source::Stdout))
+            .stderr(GuestOutput::new(log.clone(), Source::Stderr))
+            .build();
         Self {
-            wasi: WasiCtx::builder().build(),
+            wasi,
             table: ResourceTable::new(),
-            limits,
-            plugin,
+            limiter: Limiter::new(memory_cap),
             config,
+            log,
             started: Instant::now(),
         }
     }
@@ -44,14 +50,15 @@ impl WasiView for HostState {
 
 impl Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
-        let plugin = &*self.plugin;
-        match level {
-            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
-        }
+        let level = match level {
+            LogLevel::Trace => tracing::Level::TRACE,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        // One log call is one line, whatever it contains.
+        self.log.line(Source::Log(level), message.as_bytes());
     }
 
     fn now_unix_ms(&mut self) -> u64 {

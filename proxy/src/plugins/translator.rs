@@ -27,35 +27,46 @@ fn translation(
 
 impl Plugin {
     /// Client-shape request body → provider-shape request body.
-    pub fn translate_request(
+    pub async fn translate_request(
         &self,
         ctx: &TranslateContext,
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
-        self.invoke(|w| translation(&w.exports).call_translate_request(&mut w.store, ctx, body))
+        let mut call = self.begin(body.len()).await?;
+        let w = call.warm();
+        let r = translation(&w.exports)
+            .call_translate_request(&mut w.store, ctx, body)
+            .await;
+        call.settle(r)
     }
 
     /// Provider-shape response body → client-shape response body.
-    pub fn translate_response(
+    pub async fn translate_response(
         &self,
         ctx: &TranslateContext,
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
-        self.invoke(|w| translation(&w.exports).call_translate_response(&mut w.store, ctx, body))
+        let mut call = self.begin(body.len()).await?;
+        let w = call.warm();
+        let r = translation(&w.exports)
+            .call_translate_response(&mut w.store, ctx, body)
+            .await;
+        call.settle(r)
     }
 
     /// Start translating one response stream. The stream keeps this plugin
-    /// (and so the snapshot's version of it) alive until it ends.
-    pub fn open_stream(
+    /// (and so the snapshot's version of it) and one instance until it ends.
+    pub async fn open_stream(
         self: &Arc<Self>,
         ctx: &TranslateContext,
     ) -> Result<StreamTranslation, PluginError> {
-        let mut warm = self.checkout()?;
-        let resource = self.call_on(&mut warm, |w| {
-            translation(&w.exports)
-                .stream_translator()
-                .call_constructor(&mut w.store, ctx)
-        })?;
+        let mut call = self.begin(0).await?;
+        let w = call.warm();
+        let r = translation(&w.exports)
+            .stream_translator()
+            .call_constructor(&mut w.store, ctx)
+            .await;
+        let (resource, warm) = call.settle_keep(r)?;
         Ok(StreamTranslation {
             plugin: self.clone(),
             warm: Some(warm),
@@ -73,58 +84,51 @@ pub struct StreamTranslation {
 }
 
 impl StreamTranslation {
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
     /// Feed one upstream event; returns the events to send the client.
-    pub fn push(&mut self, event: &SseEvent) -> Result<Translated<Vec<SseEvent>>, PluginError> {
-        let resource = self.resource;
-        self.call(|w| {
-            translation(&w.exports)
-                .stream_translator()
-                .call_push(&mut w.store, resource, event)
-        })
-    }
-
-    /// The upstream stream ended: flush what is still owed to the client and
-    /// return the instance to its pool.
-    pub fn finish(mut self) -> Result<Vec<SseEvent>, PluginError> {
-        let resource = self.resource;
-        let out = self.call(|w| {
-            translation(&w.exports)
-                .stream_translator()
-                .call_finish(&mut w.store, resource)
-        })?;
-        self.release();
-        Ok(out)
-    }
-
-    fn call<R>(
+    pub async fn push(
         &mut self,
-        f: impl FnOnce(&mut Warm) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
+        event: &SseEvent,
+    ) -> Result<Translated<Vec<SseEvent>>, PluginError> {
         let Some(warm) = self.warm.as_mut() else {
             return Err(PluginError::Trap("stream translator already failed".into()));
         };
-        let r = self.plugin.call_on(warm, f);
+        let call = self.plugin.step(warm, event.data.len());
+        let r = translation(&warm.exports)
+            .stream_translator()
+            .call_push(&mut warm.store, self.resource, event)
+            .await;
+        let r = call.settle_step(r);
         if r.is_err() {
             self.warm = None;
         }
         r
     }
 
-    /// Drop the guest resource and give the instance back.
-    fn release(&mut self) {
-        if let Some(mut warm) = self.warm.take() {
-            self.plugin.arm_deadline(&mut warm);
-            if self.resource.resource_drop(&mut warm.store).is_ok() {
-                self.plugin.checkin(warm);
-            }
+    /// The upstream stream ended: flush what is still owed to the client and
+    /// return the instance to its pool.
+    pub async fn finish(mut self) -> Result<Vec<SseEvent>, PluginError> {
+        let Some(mut warm) = self.warm.take() else {
+            return Err(PluginError::Trap("stream translator already failed".into()));
+        };
+        let call = self.plugin.step(&mut warm, 0);
+        let r = translation(&warm.exports)
+            .stream_translator()
+            .call_finish(&mut warm.store, self.resource)
+            .await;
+        let out = call.settle_step(r)?;
+        self.plugin.arm_base(&mut warm);
+        if self
+            .resource
+            .resource_drop_async(&mut warm.store)
+            .await
+            .is_ok()
+        {
+            self.plugin.release(warm);
         }
-    }
-}
-
-impl Drop for StreamTranslation {
-    /// A stream abandoned midway (client gone, upstream failed) still frees
-    /// its guest resource so the instance can serve again.
-    fn drop(&mut self) {
-        self.release();
+        Ok(out)
     }
 }

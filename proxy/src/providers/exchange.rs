@@ -1,15 +1,23 @@
-//! One request/response exchange with a provider over a pooled connection.
+//! One request/response exchange with a provider over a pooled HTTP/1.1
+//! connection.
+//!
+//! Retries are limited to what cannot have reached the provider: a failed
+//! connect, and a pooled connection the provider had already closed (the
+//! request dies before any response byte, which pingora marks as retryable
+//! for reused connections only). Once a response byte arrived, nothing is
+//! retried here: an LLM call is not idempotent.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use pingora_core::protocols::http::client::HttpSession;
+use pingora_core::protocols::http::v1::client::HttpSession;
+use pingora_core::upstreams::peer::Peer;
+use pingora_error::RetryType;
 use pingora_http::RequestHeader;
 use tokio::time::Instant;
 
 use super::{Provider, Providers};
 use crate::config::ProviderKind;
-use crate::intake::ApiError;
 
 /// What to send upstream.
 pub struct UpstreamRequest<'a> {
@@ -22,7 +30,7 @@ pub struct UpstreamRequest<'a> {
     pub stream: bool,
 }
 
-/// Why an exchange failed. Every variant maps to a client-facing error.
+/// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("cannot connect to provider {provider}: {detail}")]
@@ -47,15 +55,6 @@ impl UpstreamError {
             Self::TooLarge { .. } => "response_too_large",
         }
     }
-
-    pub fn to_api_error(&self) -> ApiError {
-        let (status, code) = match self {
-            Self::Timeout { .. } => (504, "upstream_timeout"),
-            Self::Connect { .. } => (502, "upstream_unavailable"),
-            Self::Io { .. } | Self::TooLarge { .. } => (502, "upstream_error"),
-        };
-        ApiError::new(status, code, self.to_string())
-    }
 }
 
 /// A response whose head has arrived; the body is read with [`chunk`].
@@ -68,52 +67,126 @@ pub struct Upstream {
 }
 
 impl Providers {
-    /// Connect (retrying a failed connect once: nothing was sent yet), send
-    /// the request and wait for the response head.
+    /// Connect, send the request and wait for the response head.
     pub async fn send(
         &self,
         provider: &Arc<Provider>,
         req: UpstreamRequest<'_>,
     ) -> Result<Upstream, UpstreamError> {
-        let started = Instant::now();
-        let deadline = started + provider.timeouts.total;
-        let mut session = match self.connector.get_http_session(&provider.peer).await {
-            Ok((s, _)) => s,
+        let deadline = Instant::now() + provider.timeouts.total;
+        let (stream, reused) = match self.transport.get_stream(&provider.peer).await {
+            Ok(s) => s,
             Err(first) => {
                 tracing::debug!(provider = %provider.name, "connect failed, retrying once: {first}");
-                self.connector
-                    .get_http_session(&provider.peer)
+                let s = self
+                    .transport
+                    .new_stream(&provider.peer)
                     .await
                     .map_err(|e| UpstreamError::Connect {
                         provider: provider.name.clone(),
                         detail: e.to_string(),
-                    })?
-                    .0
+                    })?;
+                (s, false)
             }
         };
-        let header = build_header(provider, &req).map_err(|e| io(provider, e))?;
-        let write = async {
-            session.write_request_header(Box::new(header)).await?;
-            session.write_request_body(req.body, true).await?;
-            session.finish_request_body().await
-        };
-        write.await.map_err(|e| io(provider, e))?;
-
-        session.set_read_timeout(Some(provider.timeouts.first_byte));
-        match tokio::time::timeout_at(deadline, session.read_response_header()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if e.etype() == &pingora_error::ErrorType::ReadTimedout => {
-                return Err(timeout(provider, "waiting for the response"));
+        let session = HttpSession::new_with_options(stream, &provider.peer);
+        match exchange(session, provider, &req, deadline).await {
+            Ok(session) => Ok(Upstream {
+                session,
+                provider: provider.clone(),
+                deadline,
+            }),
+            Err(Failed { mut error, retry }) => {
+                error.retry.decide_reuse(reused);
+                if !(retry && reused && error.retry.retry()) {
+                    return Err(classify(provider, &error));
+                }
+                tracing::debug!(provider = %provider.name, "pooled connection was stale, retrying on a fresh one: {error}");
+                let fresh = self
+                    .transport
+                    .new_stream(&provider.peer)
+                    .await
+                    .map_err(|e| UpstreamError::Connect {
+                        provider: provider.name.clone(),
+                        detail: e.to_string(),
+                    })?;
+                let session = HttpSession::new_with_options(fresh, &provider.peer);
+                exchange(session, provider, &req, deadline)
+                    .await
+                    .map(|session| Upstream {
+                        session,
+                        provider: provider.clone(),
+                        deadline,
+                    })
+                    .map_err(|f| classify(provider, &f.error))
             }
-            Ok(Err(e)) => return Err(io(provider, e)),
-            Err(_) => return Err(timeout(provider, "waiting for the response")),
         }
-        session.set_read_timeout(Some(provider.timeouts.idle));
-        Ok(Upstream {
-            session,
-            provider: provider.clone(),
-            deadline,
-        })
+    }
+}
+
+/// An exchange that failed, and whether it failed before the request could
+/// have been acted on.
+struct Failed {
+    error: Box<pingora_error::Error>,
+    retry: bool,
+}
+
+async fn exchange(
+    mut session: HttpSession,
+    provider: &Provider,
+    req: &UpstreamRequest<'_>,
+    deadline: Instant,
+) -> Result<HttpSession, Failed> {
+    let header = build_header(provider, req).map_err(|error| Failed {
+        error,
+        retry: false,
+    })?;
+    session.write_timeout = Some(provider.timeouts.first_byte);
+    let write = async {
+        session.write_request_header(Box::new(header)).await?;
+        session.write_body(&req.body).await?;
+        session.finish_body().await
+    };
+    if let Err(mut error) = write.await {
+        // Nothing was read: a write that fails on a pooled connection the
+        // provider closed is safe to repeat.
+        error.retry = RetryType::ReusedOnly;
+        return Err(Failed { error, retry: true });
+    }
+    session.read_timeout = Some(provider.timeouts.first_byte);
+    let read = async {
+        loop {
+            session.read_response().await?;
+            // Skip informational heads (100 Continue and the like).
+            if session.get_status().is_some_and(|s| !s.is_informational()) {
+                return Ok(());
+            }
+        }
+    };
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(Failed { error, retry: true }),
+        Err(_) => {
+            return Err(Failed {
+                error: pingora_error::Error::explain(
+                    pingora_error::ErrorType::ReadTimedout,
+                    "total deadline",
+                ),
+                retry: false,
+            });
+        }
+    }
+    session.read_timeout = Some(provider.timeouts.idle);
+    Ok(session)
+}
+
+fn classify(provider: &Provider, e: &pingora_error::Error) -> UpstreamError {
+    if e.etype() == &pingora_error::ErrorType::ReadTimedout
+        || e.etype() == &pingora_error::ErrorType::WriteTimedout
+    {
+        timeout(provider, "waiting for the response")
+    } else {
+        io(provider, e)
     }
 }
 
@@ -161,18 +234,16 @@ fn timeout(provider: &Provider, phase: &'static str) -> UpstreamError {
 
 impl Upstream {
     pub fn status(&self) -> u16 {
-        self.session
-            .response_header()
-            .map_or(502, |h| h.status.as_u16())
+        self.session.get_status().map_or(502, |s| s.as_u16())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.session
-            .response_header()?
-            .headers
-            .get(name)?
-            .to_str()
-            .ok()
+        self.session.get_header(name)?.to_str().ok()
+    }
+
+    pub fn is_sse(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|c| c.starts_with("text/event-stream"))
     }
 
     pub fn provider(&self) -> &Arc<Provider> {
@@ -181,7 +252,7 @@ impl Upstream {
 
     /// The next piece of the body; `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        match tokio::time::timeout_at(self.deadline, self.session.read_response_body()).await {
+        match tokio::time::timeout_at(self.deadline, self.session.read_body_bytes()).await {
             Ok(Ok(b)) => Ok(b),
             Ok(Err(e)) if e.etype() == &pingora_error::ErrorType::ReadTimedout => {
                 Err(timeout(&self.provider, "between response chunks"))
@@ -193,6 +264,11 @@ impl Upstream {
 
     /// The whole body, refusing more than `limit` bytes.
     pub async fn read_all(&mut self, limit: usize) -> Result<Bytes, UpstreamError> {
+        let provider = self.provider.name.clone();
+        let too_large = || UpstreamError::TooLarge {
+            provider: provider.clone(),
+            limit,
+        };
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
         while let Some(chunk) = self.chunk().await? {
@@ -205,36 +281,30 @@ impl Upstream {
             }
             buf.extend_from_slice(&chunk);
             if buf.len() > limit {
-                return Err(UpstreamError::TooLarge {
-                    provider: self.provider.name.clone(),
-                    limit,
-                });
+                return Err(too_large());
             }
         }
         // A body that arrived in one piece is passed on without a copy.
-        Ok(match first {
-            Some(f) if f.len() <= limit => f,
-            Some(_) => {
-                return Err(UpstreamError::TooLarge {
-                    provider: self.provider.name.clone(),
-                    limit,
-                });
-            }
-            None => buf.freeze(),
-        })
+        match first {
+            Some(f) if f.len() > limit => Err(too_large()),
+            Some(f) => Ok(f),
+            None => Ok(buf.freeze()),
+        }
     }
 
     /// Return the connection to the pool when the response was read to its
     /// end; otherwise it is closed.
     pub async fn release(self, providers: &Providers) {
         let mut session = self.session;
-        if session.response_done() {
-            providers
-                .connector
-                .release_http_session(session, &self.provider.peer, None)
-                .await;
-        } else {
+        if !session.is_body_done() {
             session.shutdown().await;
+            return;
+        }
+        session.respect_keepalive();
+        if let Some(stream) = session.reuse().await {
+            providers
+                .transport
+                .release_stream(stream, self.provider.peer.reuse_hash(), None);
         }
     }
 }

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingora_core::connectors::http::Connector;
+use pingora_core::connectors::TransportConnector;
 use pingora_core::upstreams::peer::HttpPeer;
 
+use crate::api::Shape;
 use crate::config::{ProviderConfig, ProviderKind, TimeoutConfig};
-use crate::intake::Shape;
 
 pub use credential::Credential;
 pub use exchange::{Upstream, UpstreamError, UpstreamRequest};
@@ -105,7 +105,8 @@ impl Provider {
 /// All providers of a configuration and the connection pool they share.
 pub struct Providers {
     by_name: HashMap<String, Arc<Provider>>,
-    connector: Connector,
+    /// TCP/TLS connections, pooled per peer. Providers speak HTTP/1.1.
+    transport: TransportConnector,
 }
 
 impl Providers {
@@ -116,7 +117,7 @@ impl Providers {
         }
         Ok(Self {
             by_name,
-            connector: Connector::new(None),
+            transport: TransportConnector::new(None),
         })
     }
 

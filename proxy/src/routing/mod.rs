@@ -1,127 +1,163 @@
 //! Deciding where a request goes: model normalization, then the router
-//! plugins, then the `provider:model` name itself, then the default.
+//! plugins in policy order, then the `provider:model` name itself, then the
+//! default provider. Routing knows nothing of HTTP: it returns a [`Route`]
+//! (ordered candidates and who chose them) or a [`RouteError`].
 
 mod model;
 
-use crate::intake::{ApiError, ChatRequest};
-use crate::plugins::{RouterDecision, RouterHeader, RouterRequest, run_routers};
-use crate::snapshot::Snapshot;
+use std::sync::Arc;
+
+use crate::api::validate_model;
+use crate::plugins::{FailMode, Plugin, PluginError, RequestFacts, RouterDecision};
+use crate::providers::Providers;
 
 pub use model::{Canonical, OPT_OUT, normalize};
+
+/// A provider and the model to ask it for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub provider: String,
+    /// The model to name upstream (no provider prefix).
+    pub model: String,
+}
 
 /// Where a request will be sent, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub provider: String,
-    /// The model to name upstream (no provider prefix).
-    pub model: String,
+    /// Best first; never empty. Later entries are fallbacks.
+    pub candidates: Vec<Candidate>,
     /// Who decided: a router plugin's name, `model-prefix` or `default`.
     pub decided_by: String,
+    pub reason: String,
 }
 
-/// Headers routers never see.
-const HIDDEN_HEADERS: [&str; 3] = ["authorization", "x-api-key", "cookie"];
+impl Route {
+    pub fn primary(&self) -> &Candidate {
+        &self.candidates[0]
+    }
+}
 
-/// Run the routing chain for `req`.
-pub fn route(
-    snapshot: &Snapshot,
-    req: &ChatRequest<'_>,
-    headers: &http::HeaderMap,
-    request_id: &str,
-    body_bytes: usize,
+/// Why no route was found.
+#[derive(Debug)]
+pub enum RouteError {
+    /// A router refused the request.
+    Rejected {
+        plugin: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// A router failed and its failure stops the request (fail-closed,
+    /// busy, or the input was to blame).
+    PluginFailed { plugin: String, error: PluginError },
+    /// A router chose something that cannot be served.
+    InvalidChoice { plugin: String, detail: String },
+    /// Nobody serves this model.
+    NoProvider { model: String, provider: String },
+}
+
+/// Run the routing chain. `facts` builds the plugins' view of the request;
+/// it is called only if a router runs.
+pub async fn route(
+    routers: &[Arc<Plugin>],
+    providers: &Providers,
+    canonical: &Canonical,
+    client_model: &str,
     default_provider: Option<&str>,
-    aliases: &std::collections::HashMap<String, String>,
-) -> Result<Route, ApiError> {
-    let canonical = normalize(&req.model, req.shape, aliases, |p| {
-        snapshot.providers.get(p).is_some()
-    });
-    let routers = &snapshot.plugins.routers;
+    facts: impl FnOnce() -> Arc<RequestFacts>,
+) -> Result<Route, RouteError> {
     if !routers.is_empty() {
-        let view = RouterRequest {
-            request_id: request_id.to_owned(),
-            inbound_shape: req.shape.into(),
-            model: req.model.to_string(),
-            canonical_model: canonical.id(),
-            stream: req.stream,
-            headers: headers
-                .iter()
-                .filter(|(n, _)| !HIDDEN_HEADERS.contains(&n.as_str()))
-                .filter_map(|(n, v)| {
-                    Some(RouterHeader {
-                        name: n.as_str().to_owned(),
-                        value: v.to_str().ok()?.to_owned(),
-                    })
-                })
-                .collect(),
-            message_count: req.message_count,
-            has_tools: req.has_tools,
-            body_bytes: body_bytes.min(u32::MAX as usize) as u32,
-            key_id: None,
-            user_id: None,
-            team_id: None,
-        };
-        match run_routers(routers, &view) {
-            Ok(Some(RouterDecision::Route {
-                provider,
-                model,
-                plugin,
-                ..
-            })) => {
-                return Ok(Route {
-                    provider,
-                    model,
-                    decided_by: plugin,
-                });
-            }
-            Ok(Some(RouterDecision::Reject {
-                status,
-                code,
-                message,
-                plugin,
-            })) => {
-                let status = if (400..=599).contains(&status) {
-                    status
-                } else {
-                    403
-                };
-                return Err(ApiError::new(
+        let facts = facts();
+        for plugin in routers {
+            let decision = match plugin.route(&facts).await {
+                Ok(d) => d,
+                Err(error) => {
+                    if stops_request(plugin, &error) {
+                        return Err(RouteError::PluginFailed {
+                            plugin: plugin.name().to_owned(),
+                            error,
+                        });
+                    }
+                    continue;
+                }
+            };
+            match decision {
+                RouterDecision::Abstain => {}
+                RouterDecision::Route { candidates, reason } => {
+                    let candidates = candidates
+                        .into_iter()
+                        .map(|(provider, model)| check_choice(plugin, providers, provider, model))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(Route {
+                        candidates,
+                        decided_by: plugin.name().to_owned(),
+                        reason,
+                    });
+                }
+                RouterDecision::Reject {
                     status,
                     code,
-                    format!("{message} (router {plugin})"),
-                ));
-            }
-            Ok(None) => {}
-            Err((plugin, e)) => {
-                return Err(ApiError::new(
-                    503,
-                    "plugin_failed",
-                    format!("router plugin {plugin} failed and is fail-closed: {e}"),
-                ));
+                    message,
+                } => {
+                    return Err(RouteError::Rejected {
+                        plugin: plugin.name().to_owned(),
+                        status,
+                        code,
+                        message,
+                    });
+                }
             }
         }
     }
-    if snapshot.providers.get(&canonical.provider).is_some() {
+    let candidate = |provider: &str| Candidate {
+        provider: provider.to_owned(),
+        model: canonical.model.clone(),
+    };
+    if providers.get(&canonical.provider).is_some() {
         return Ok(Route {
-            provider: canonical.provider,
-            model: canonical.model,
+            candidates: vec![candidate(&canonical.provider)],
             decided_by: "model-prefix".into(),
+            reason: format!("model names provider {}", canonical.provider),
         });
     }
     if let Some(default) = default_provider {
         return Ok(Route {
-            provider: default.to_owned(),
-            model: canonical.model,
+            candidates: vec![candidate(default)],
             decided_by: "default".into(),
+            reason: "routing.default_provider".into(),
         });
     }
-    Err(ApiError::new(
-        404,
-        "model_not_found",
-        format!(
-            "no provider serves model {:?}: no router decided, no provider is named {:?} and \
-             no routing.default_provider is set",
-            req.model, canonical.provider
-        ),
-    )
-    .with_param("model"))
+    Err(RouteError::NoProvider {
+        model: client_model.to_owned(),
+        provider: canonical.provider.clone(),
+    })
+}
+
+/// Whether a router's failure ends the request instead of skipping it:
+/// fail-closed bindings, and failures that are nobody's fault but load or
+/// the input (answered 503 or 413 whatever the mode).
+fn stops_request(plugin: &Plugin, error: &PluginError) -> bool {
+    matches!(error, PluginError::Busy | PluginError::InputTooLarge { .. })
+        || plugin.binding.fail_mode == FailMode::Closed
+}
+
+fn check_choice(
+    plugin: &Plugin,
+    providers: &Providers,
+    provider: String,
+    model: String,
+) -> Result<Candidate, RouteError> {
+    let invalid = |detail: String| RouteError::InvalidChoice {
+        plugin: plugin.name().to_owned(),
+        detail,
+    };
+    if providers.get(&provider).is_none() {
+        return Err(invalid(format!(
+            "chose provider {provider:?}, which is not configured"
+        )));
+    }
+    if validate_model(&model).is_err() {
+        return Err(invalid(format!("chose an invalid model name {model:?}")));
+    }
+    Ok(Candidate { provider, model })
 }

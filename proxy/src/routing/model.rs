@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::intake::Shape;
+use crate::api::Shape;
 
 /// The scheme of the opt-out form.
 pub const OPT_OUT: &str = "sluice://";

@@ -1,18 +1,19 @@
-//! `GET /v1/models`: the configured models, in the caller's shape.
+//! Sluice's own routes on the data plane: `GET /v1/models` (the configured
+//! models, in the caller's shape) and `OPTIONS`, with version negotiation.
 
 use bytes::Bytes;
 use pingora_proxy::Session;
 use serde_json::json;
 
-use crate::admin::borrowed;
-use crate::chat::Failure;
-use crate::respond::{Stamp, write_full};
-use crate::snapshot::Gateway;
-use crate::versioning::{Negotiated, VERSION_HEADER, today};
+use super::Failure;
+use crate::http::respond::{Stamp, write_full};
+use crate::server::RequestCtx;
+use crate::state::Gateway;
+use crate::versioning::{Negotiated, VERSION_HEADER, borrowed, today};
 
-pub async fn serve(gw: &Gateway, session: &mut Session, request_id: &str) -> Result<(), Failure> {
+pub async fn models(gw: &Gateway, session: &mut Session, ctx: &RequestCtx) -> Result<(), Failure> {
     let stamp = Stamp {
-        request_id,
+        request_id: &ctx.request_id,
         provider: None,
         model: None,
     };
@@ -91,11 +92,11 @@ fn negotiate(gw: &Gateway, session: &Session) -> Negotiated {
 pub async fn preflight(
     gw: &Gateway,
     session: &mut Session,
-    request_id: &str,
+    ctx: &RequestCtx,
     provider_shape: bool,
 ) -> Result<(), Failure> {
     let stamp = Stamp {
-        request_id,
+        request_id: &ctx.request_id,
         provider: None,
         model: None,
     };

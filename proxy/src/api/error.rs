@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// The request field to blame (OpenAI `param`).
     pub param: Option<String>,
+    /// Seconds for `Retry-After`; 429 and 503 get at least 1.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -32,6 +34,20 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             param: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// `Retry-After` for this error, if it has one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self.status {
+            429 | 503 => Some(self.retry_after.unwrap_or(1).max(1)),
+            _ => self.retry_after,
         }
     }
 

@@ -17,6 +17,8 @@ use crate::metrics;
 use crate::plugins::{PluginEngine, PluginSet, Policies, load_plugins};
 use crate::providers::Providers;
 
+pub mod watcher;
+
 pub struct Snapshot {
     pub generation: u64,
     pub providers: Arc<Providers>,

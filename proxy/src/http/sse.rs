@@ -6,10 +6,13 @@ use bytes::{Buf, BytesMut};
 use crate::plugins::bindings::SseEvent;
 
 /// Splits a byte stream into events. Handles `\n` and `\r\n` line ends,
-/// multi-line `data:`, comments, and events split across chunks.
+/// multi-line `data:`, comments, and events split across chunks. Each byte
+/// is scanned once, however the stream is chunked.
 #[derive(Default)]
 pub struct SseParser {
     buf: BytesMut,
+    /// Bytes of `buf` already known to hold no newline.
+    scanned: usize,
     event: Option<String>,
     data: Option<String>,
 }
@@ -18,7 +21,9 @@ impl SseParser {
     /// Feed `chunk`; complete events are appended to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
         self.buf.extend_from_slice(chunk);
-        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+        while let Some(at) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            let nl = self.scanned + at;
+            self.scanned = 0;
             let mut line = self.buf.split_to(nl + 1);
             line.truncate(nl);
             if line.last() == Some(&b'\r') {
@@ -26,12 +31,14 @@ impl SseParser {
             }
             self.line(&line, out);
         }
+        self.scanned = self.buf.len();
     }
 
     /// The stream ended: an event missing only its blank line still counts.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
         if !self.buf.is_empty() {
             let line = std::mem::take(&mut self.buf);
+            self.scanned = 0;
             self.line(&line, out);
         }
         self.dispatch(out);
@@ -70,9 +77,9 @@ impl SseParser {
         }
     }
 
-    /// Bytes received but not yet part of an event.
+    /// Bytes held for an event not complete yet: the caller bounds it.
     pub fn pending(&self) -> usize {
-        self.buf.remaining()
+        self.buf.remaining() + self.data.as_ref().map_or(0, String::len)
     }
 }
 

@@ -4,20 +4,20 @@
 
 use bytes::Bytes;
 
-use crate::intake::{RequestBody, Shape};
+use super::{Shape, splice_string, top_level_model_span};
 use crate::plugins::bindings::SseEvent;
 
-pub struct ModelEcho<'a> {
+pub struct ModelEcho {
     shape: Shape,
-    client_model: &'a str,
+    client_model: String,
     rewrites: bool,
 }
 
-impl<'a> ModelEcho<'a> {
-    pub fn new(shape: Shape, client_model: &'a str, upstream_model: &str) -> Self {
+impl ModelEcho {
+    pub fn new(shape: Shape, client_model: &str, upstream_model: &str) -> Self {
         Self {
             shape,
-            client_model,
+            client_model: client_model.to_owned(),
             rewrites: client_model != upstream_model,
         }
     }
@@ -32,39 +32,41 @@ impl<'a> ModelEcho<'a> {
         if !self.rewrites {
             return body;
         }
-        self.replace_top_level(&body).map_or(body, Bytes::from)
+        match top_level_model_span(&body) {
+            Some(span) => splice_string(&body, span, &self.client_model),
+            None => body,
+        }
     }
 
     /// One stream event: every OpenAI chunk names the model; Anthropic names
-    /// it once, in `message_start.message`.
-    pub fn event(&self, mut ev: SseEvent) -> SseEvent {
+    /// it once, in `message_start.message`. Returns whether it changed.
+    pub fn event(&self, ev: &mut SseEvent) -> bool {
         if !self.rewrites {
-            return ev;
+            return false;
         }
         match self.shape {
             Shape::OpenAi if ev.data != "[DONE]" => {
-                if let Some(out) = self.replace_top_level(ev.data.as_bytes()) {
-                    ev.data = String::from_utf8(out).unwrap_or(ev.data);
+                match top_level_model_span(ev.data.as_bytes()) {
+                    Some(span) => {
+                        let out = splice_string(ev.data.as_bytes(), span, &self.client_model);
+                        ev.data = String::from_utf8(out.to_vec()).unwrap_or_default();
+                        true
+                    }
+                    None => false,
                 }
             }
             Shape::Anthropic if ev.event.as_deref() == Some("message_start") => {
                 if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&ev.data)
                     && let Some(m) = v.get_mut("message").and_then(|m| m.get_mut("model"))
                 {
-                    *m = self.client_model.into();
+                    *m = self.client_model.as_str().into();
                     ev.data = v.to_string();
+                    return true;
                 }
+                false
             }
-            _ => {}
+            _ => false,
         }
-        ev
-    }
-
-    fn replace_top_level(&self, json: &[u8]) -> Option<Vec<u8>> {
-        let body = RequestBody::parse(json).ok()?;
-        body.get("model")?;
-        let model = serde_json::to_string(self.client_model).ok()?;
-        Some(body.with_field("model", &model))
     }
 }
 
@@ -80,10 +82,11 @@ mod test {
         let same = ModelEcho::new(Shape::OpenAi, "gpt", "gpt");
         assert!(!same.rewrites());
         let a = ModelEcho::new(Shape::Anthropic, "mock:c", "c");
-        let ev = a.event(SseEvent {
+        let mut ev = SseEvent {
             event: Some("message_start".into()),
             data: r#"{"type":"message_start","message":{"model":"c"}}"#.into(),
-        });
+        };
+        assert!(a.event(&mut ev));
         assert!(ev.data.contains(r#""model":"mock:c""#), "{}", ev.data);
     }
 }

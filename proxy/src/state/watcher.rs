@@ -12,7 +12,7 @@ use pingora_core::services::background::BackgroundService;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::snapshot::Gateway;
+use super::Gateway;
 
 /// A pingora background service that reloads the gateway's snapshot.
 pub struct Reloader {

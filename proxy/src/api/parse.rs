@@ -1,0 +1,617 @@
+//! Parsing a chat request once, in one linear pass, into what the gateway
+//! decides on. The body itself is kept as received: every field the gateway
+//! does not rewrite reaches a same-shape provider byte for byte, and a
+//! rewritten `model` is spliced into its original place.
+//!
+//! Nothing here is worse than linear in the body: duplicate keys are found
+//! with a hash set, arrays are counted without collecting their elements,
+//! and nesting is bounded before any plugin sees the body.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{ApiError, Shape};
+
+/// Longest `model` accepted, in bytes.
+pub const MAX_MODEL_BYTES: usize = 256;
+/// Deepest nesting of arrays and objects accepted. Below serde_json's own
+/// limit (128), so a guest parsing the body with it never hits that first.
+pub const MAX_NESTING: usize = 100;
+/// Tool names kept for plugins; the rest are counted only.
+const MAX_TOOL_NAMES: usize = 256;
+
+/// What the gateway needs to know about a chat request, and the request.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub shape: Shape,
+    /// The body exactly as received.
+    pub body: Bytes,
+    /// The model string exactly as the client sent it (validated).
+    pub model: String,
+    /// Where the `model` value (quotes included) sits in `body`.
+    model_span: Range<usize>,
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+    pub message_count: u32,
+    pub tool_count: u32,
+    /// Names of the first tools offered.
+    pub tool_names: Vec<String>,
+    /// `max_tokens`, else `max_completion_tokens`.
+    pub max_output_tokens: Option<u64>,
+    /// Text bytes in messages, system and tools, divided by four.
+    pub estimated_input_tokens: u64,
+}
+
+/// What the one pass collects.
+#[derive(Default)]
+struct Fields<'a> {
+    /// The key being read, to name it when its value is invalid.
+    current: Option<Cow<'a, str>>,
+    model: Option<(&'a RawValue, Cow<'a, str>)>,
+    stream: Option<bool>,
+    include_usage: bool,
+    messages: Option<Counted>,
+    system_text: u64,
+    tools: Option<Tools>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+}
+
+impl ChatRequest {
+    /// Parse and check the fields every request of `shape` must have.
+    pub fn parse(shape: Shape, body: Bytes) -> Result<Self, ApiError> {
+        if body.is_empty() {
+            return Err(ApiError::bad_request("request body is empty"));
+        }
+        if nesting_exceeds(&body, MAX_NESTING) {
+            return Err(ApiError::bad_request(format!(
+                "request body nests arrays and objects deeper than {MAX_NESTING} levels"
+            )));
+        }
+        let mut fields = Fields::default();
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let parsed = de
+            .deserialize_map(FieldsVisitor(&mut fields))
+            .and_then(|()| de.end());
+        if let Err(e) = parsed {
+            let mut err = ApiError::bad_request(match &fields.current {
+                Some(k) => format!("invalid `{k}`: {e}"),
+                None => format!("request body is not a valid JSON object: {e}"),
+            });
+            if let Some(k) = &fields.current {
+                err = err.with_param(k.as_ref());
+            }
+            return Err(err);
+        }
+        let (raw_model, model) = fields.model.take().ok_or_else(|| missing("model"))?;
+        validate_model(&model)?;
+        let model_span = span_in(&body, raw_model.get());
+        let model = model.into_owned();
+        let messages = fields.messages.ok_or_else(|| missing("messages"))?;
+        if messages.count == 0 {
+            return Err(
+                ApiError::bad_request("`messages` must have at least one entry")
+                    .with_param("messages"),
+            );
+        }
+        if shape == Shape::Anthropic {
+            match fields.max_tokens {
+                None => return Err(missing("max_tokens")),
+                Some(0) => {
+                    return Err(ApiError::bad_request("`max_tokens` must be at least 1")
+                        .with_param("max_tokens"));
+                }
+                Some(_) => {}
+            }
+        }
+        let tools = fields.tools.unwrap_or_default();
+        let text = messages.text + fields.system_text + tools.text;
+        Ok(Self {
+            shape,
+            model,
+            model_span,
+            stream: fields.stream.unwrap_or(false),
+            include_usage: fields.include_usage,
+            message_count: clamp_u32(messages.count),
+            tool_count: clamp_u32(tools.count),
+            tool_names: tools.names,
+            max_output_tokens: fields.max_tokens.or(fields.max_completion_tokens),
+            estimated_input_tokens: text.div_ceil(4),
+            body,
+        })
+    }
+
+    /// The body with `model` set to `model`, every other byte kept.
+    pub fn with_model(&self, model: &str) -> Bytes {
+        if model == self.model {
+            return self.body.clone();
+        }
+        splice_string(&self.body, self.model_span.clone(), model)
+    }
+}
+
+/// `body` with the JSON value at `span` replaced by the string `value`.
+pub fn splice_string(body: &[u8], span: Range<usize>, value: &str) -> Bytes {
+    let json = serde_json::to_string(value).expect("serializing a string cannot fail");
+    let mut out = BytesMut::with_capacity(body.len() + json.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(json.as_bytes());
+    out.extend_from_slice(&body[span.end..]);
+    out.freeze()
+}
+
+/// Where the top-level `model` value of a JSON object sits, if it has one
+/// (for echoing the client's model in a provider's response).
+pub fn top_level_model_span(json: &[u8]) -> Option<Range<usize>> {
+    struct Finder<'a>(&'a [u8]);
+    impl<'de> Visitor<'de> for Finder<'de> {
+        type Value = Option<Range<usize>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "model" && found.is_none() {
+                    let raw: &'de RawValue = map.next_value()?;
+                    found = Some(span_in(self.0, raw.get()));
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    de.deserialize_map(Finder(json)).ok().flatten()
+}
+
+/// The byte range of `inner`, a slice borrowed from `outer`.
+fn span_in(outer: &[u8], inner: &str) -> Range<usize> {
+    let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
+    start..start + inner.len()
+}
+
+/// A `model` is 1 to [`MAX_MODEL_BYTES`] bytes of printable text: it is
+/// echoed in a response header and in logs.
+pub fn validate_model(model: &str) -> Result<(), ApiError> {
+    let fail = |why: &str| Err(ApiError::bad_request(format!("`model` {why}")).with_param("model"));
+    if model.trim().is_empty() {
+        return fail("must not be empty");
+    }
+    if model.len() > MAX_MODEL_BYTES {
+        return fail(&format!("must be at most {MAX_MODEL_BYTES} bytes"));
+    }
+    if model.chars().any(char::is_control) {
+        return fail("must not contain control characters");
+    }
+    Ok(())
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::bad_request(format!("`{field}` is required")).with_param(field)
+}
+
+fn clamp_u32(n: u64) -> u32 {
+    n.min(u64::from(u32::MAX)) as u32
+}
+
+/// Whether arrays and objects in `json` nest deeper than `max`. One pass,
+/// strings skipped; malformed input is left to the parser.
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The top-level object: known fields decoded as they stream by, the rest
+/// skipped, every key checked for duplicates.
+struct FieldsVisitor<'f, 'a>(&'f mut Fields<'a>);
+
+/// Keys seen so far: a short list for ordinary requests, a hash set once a
+/// body has many keys.
+enum Seen<'a> {
+    Few(Vec<Cow<'a, str>>),
+    Many(HashSet<Cow<'a, str>>),
+}
+
+impl<'a> Seen<'a> {
+    const FEW: usize = 16;
+
+    /// False when `key` was seen before.
+    fn insert(&mut self, key: Cow<'a, str>) -> bool {
+        match self {
+            Seen::Few(v) if v.contains(&key) => false,
+            Seen::Few(v) if v.len() < Self::FEW => {
+                v.push(key);
+                true
+            }
+            Seen::Few(v) => {
+                let mut set: HashSet<Cow<'a, str>> = v.drain(..).collect();
+                set.insert(key);
+                *self = Seen::Many(set);
+                true
+            }
+            Seen::Many(s) => s.insert(key),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let f = self.0;
+        let mut seen = Seen::Few(Vec::with_capacity(Seen::FEW));
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!("duplicate field `{key}`")));
+            }
+            f.current = Some(key.clone());
+            match key.as_ref() {
+                "model" => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let s: Cow<'de, str> = serde_json::from_str(raw.get())
+                        .map_err(|_| de::Error::custom("expected a string"))?;
+                    f.model = Some((raw, s));
+                }
+                "stream" => f.stream = map.next_value()?,
+                "stream_options" => {
+                    #[derive(Deserialize)]
+                    struct StreamOptions {
+                        #[serde(default)]
+                        include_usage: bool,
+                    }
+                    let o: Option<StreamOptions> = map.next_value()?;
+                    f.include_usage = o.is_some_and(|o| o.include_usage);
+                }
+                "messages" => f.messages = map.next_value_seed(CountSeq)?,
+                "system" => f.system_text = map.next_value_seed(TextBytes)?,
+                "tools" => f.tools = map.next_value_seed(ToolsSeed)?,
+                "max_tokens" => f.max_tokens = map.next_value()?,
+                "max_completion_tokens" => f.max_completion_tokens = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            f.current = None;
+        }
+        Ok(())
+    }
+}
+
+/// Elements of an array, counted, and the text bytes in them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counted {
+    count: u64,
+    text: u64,
+}
+
+struct CountSeq;
+
+impl<'de> DeserializeSeed<'de> for CountSeq {
+    type Value = Option<Counted>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountSeq {
+    type Value = Option<Counted>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut c = Counted::default();
+        while let Some(text) = seq.next_element_seed(TextBytes)? {
+            c.count += 1;
+            c.text += text;
+        }
+        Ok(Some(c))
+    }
+}
+
+/// Any JSON value, reduced to the bytes of the strings in it.
+#[derive(Clone, Copy)]
+struct TextBytes;
+
+impl<'de> DeserializeSeed<'de> for TextBytes {
+    type Value = u64;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextBytes {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_unit<E>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_none<E>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+    fn visit_str<E>(self, s: &str) -> Result<u64, E> {
+        Ok(s.len() as u64)
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<u64, S::Error> {
+        let mut n = 0u64;
+        while let Some(t) = seq.next_element_seed(self)? {
+            n += t;
+        }
+        Ok(n)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<u64, M::Error> {
+        let mut n = 0u64;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            n += map.next_value_seed(self)?;
+        }
+        Ok(n)
+    }
+}
+
+/// The `tools` array: counted, names of the first ones kept, text measured.
+#[derive(Debug, Default)]
+struct Tools {
+    count: u64,
+    names: Vec<String>,
+    text: u64,
+}
+
+struct ToolsSeed;
+
+impl<'de> DeserializeSeed<'de> for ToolsSeed {
+    type Value = Option<Tools>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolsSeed {
+    type Value = Option<Tools>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of tools")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut tools = Tools::default();
+        while let Some((name, text)) = seq.next_element_seed(ToolSeed)? {
+            tools.count += 1;
+            tools.text += text;
+            if let Some(name) = name
+                && tools.names.len() < MAX_TOOL_NAMES
+            {
+                tools.names.push(name);
+            }
+        }
+        Ok(Some(tools))
+    }
+}
+
+/// One tool: OpenAI `{"type":"function","function":{"name":…}}` or
+/// Anthropic `{"name":…}`.
+struct ToolSeed;
+
+impl<'de> DeserializeSeed<'de> for ToolSeed {
+    type Value = (Option<String>, u64);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolSeed {
+    type Value = (Option<String>, u64);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tool object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut name = None;
+        let mut text = 0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => {
+                    let n: Cow<'de, str> = map.next_value()?;
+                    text += n.len() as u64;
+                    name = Some(n.into_owned());
+                }
+                "function" => {
+                    let (n, t) = map.next_value_seed(ToolSeed)?;
+                    text += t;
+                    name = name.or(n);
+                }
+                _ => text += map.next_value_seed(TextBytes)?,
+            }
+        }
+        Ok((name, text))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn parse(shape: Shape, body: &'static [u8]) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse(shape, Bytes::from_static(body))
+    }
+
+    #[test]
+    fn rewrites_model_in_place_and_keeps_every_other_byte() {
+        let raw =
+            br#"{"x":{"deep": [1, 2 ]},"model" : "a","messages":[{"role":"user","content":"hi"}]}"#;
+        let req = parse(Shape::OpenAi, raw).unwrap();
+        assert_eq!(req.model, "a");
+        assert_eq!(
+            std::str::from_utf8(&req.with_model("b\"c")).unwrap(),
+            r#"{"x":{"deep": [1, 2 ]},"model" : "b\"c","messages":[{"role":"user","content":"hi"}]}"#
+        );
+        assert_eq!(req.with_model("a"), req.body);
+    }
+
+    #[test]
+    fn collects_what_routing_needs() {
+        let req = parse(
+            Shape::OpenAi,
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},
+                "max_completion_tokens":7,"messages":[{"role":"user","content":"12345678"}],
+                "tools":[{"type":"function","function":{"name":"get_weather","parameters":{}}}]}"#,
+        )
+        .unwrap();
+        assert!(req.stream && req.include_usage);
+        assert_eq!(req.message_count, 1);
+        assert_eq!(req.max_output_tokens, Some(7));
+        assert_eq!(req.tool_names, ["get_weather"]);
+        // "user" + "12345678" + "function" + "get_weather" = 31 bytes.
+        assert_eq!(req.estimated_input_tokens, 8);
+    }
+
+    #[test]
+    fn validates_required_fields_per_shape() {
+        let e = parse(Shape::OpenAi, br#"{"messages":[{}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"));
+        let e = parse(Shape::Anthropic, br#"{"model":"m","messages":[{}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        let e = parse(Shape::OpenAi, b"[1]").unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse(Shape::OpenAi, br#"{"model":"a","model":"b"}"#).unwrap_err();
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+        let e = parse(Shape::OpenAi, br#"{"model":"a","messages":{}}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages"));
+        let e = parse(Shape::OpenAi, br#"{"model":7,"messages":[{}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn model_must_be_short_and_printable() {
+        for bad in [
+            &br#"{"model":"a\nb","messages":[{}]}"#[..],
+            br#"{"model":"a\u0000","messages":[{}]}"#,
+            br#"{"model":"  ","messages":[{}]}"#,
+        ] {
+            let e = ChatRequest::parse(Shape::OpenAi, Bytes::from_static(bad)).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("model"), "{e:?}");
+        }
+        let long = format!(r#"{{"model":"{}","messages":[{{}}]}}"#, "m".repeat(257));
+        let e = ChatRequest::parse(Shape::OpenAi, Bytes::from(long)).unwrap_err();
+        assert!(e.message.contains("256"), "{}", e.message);
+    }
+
+    #[test]
+    fn escaped_keys_are_decoded_and_deep_nesting_refused() {
+        let req = parse(Shape::OpenAi, br#"{"mo\u0064el":"x","messages":[1]}"#).unwrap();
+        assert_eq!(req.model, "x");
+        let deep = format!(
+            r#"{{"model":"x","messages":[1],"junk":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let e = ChatRequest::parse(Shape::OpenAi, Bytes::from(deep)).unwrap_err();
+        assert!(e.message.contains("deeper"), "{}", e.message);
+        // Brackets inside strings do not count.
+        let quoted = format!(r#"{{"model":"x","messages":["{}"]}}"#, "[".repeat(500));
+        assert!(ChatRequest::parse(Shape::OpenAi, Bytes::from(quoted)).is_ok());
+    }
+
+    #[test]
+    fn many_keys_and_many_elements_parse_in_linear_time() {
+        let mut body = String::from(r#"{"model":"x","messages":["#);
+        body.push_str(&"{},".repeat(1_000_000));
+        body.push_str("{}]");
+        for i in 0..200_000 {
+            body.push_str(&format!(",\"k{i}\":0"));
+        }
+        body.push('}');
+        let started = std::time::Instant::now();
+        let req = ChatRequest::parse(Shape::OpenAi, Bytes::from(body)).unwrap();
+        assert_eq!(req.message_count, 1_000_001);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn finds_the_top_level_model_of_a_response() {
+        let body = br#"{"id":"x","choices":[{"model":"inner"}],"model":"gpt"}"#;
+        let span = top_level_model_span(body).unwrap();
+        assert_eq!(&body[span.clone()], br#""gpt""#);
+        assert_eq!(
+            &splice_string(body, span, "mock:gpt")[..],
+            br#"{"id":"x","choices":[{"model":"inner"}],"model":"mock:gpt"}"#
+        );
+        assert!(top_level_model_span(b"{not json").is_none());
+    }
+}

@@ -1,0 +1,82 @@
+//! Writing whole responses to a downstream session. Nothing a client sent
+//! can make these fail: header values derived from requests are checked
+//! and left out when they would not be valid.
+
+use bytes::Bytes;
+use http::HeaderValue;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use crate::api::{ApiError, Shape};
+
+/// Response headers every data-plane answer carries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stamp<'a> {
+    pub request_id: &'a str,
+    pub provider: Option<&'a str>,
+    pub model: Option<&'a str>,
+}
+
+impl Stamp<'_> {
+    pub fn apply(&self, h: &mut ResponseHeader) {
+        let pairs = [
+            ("x-request-id", Some(self.request_id)),
+            ("x-sluice-provider", self.provider),
+            ("x-sluice-model", self.model),
+        ];
+        for (name, value) in pairs {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                let _ = h.insert_header(name, v);
+            }
+        }
+    }
+}
+
+/// A response head with `Content-Type` and the stamp.
+pub fn head(
+    status: u16,
+    content_type: &str,
+    stamp: &Stamp<'_>,
+) -> pingora_error::Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(status, Some(8))?;
+    h.insert_header("content-type", content_type)?;
+    stamp.apply(&mut h);
+    Ok(h)
+}
+
+/// Head and body in one go, with `Content-Length`.
+pub async fn write_full(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+    stamp: &Stamp<'_>,
+    extra: &[(&str, &str)],
+) -> pingora_error::Result<()> {
+    let mut h = head(status, content_type, stamp)?;
+    h.insert_header("content-length", body.len())?;
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert_header(k.to_string(), v)?;
+        }
+    }
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(h), empty).await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// An error in the client's envelope, with `Retry-After` where it has one.
+pub async fn write_error(
+    session: &mut Session,
+    shape: Shape,
+    err: &ApiError,
+    stamp: &Stamp<'_>,
+) -> pingora_error::Result<()> {
+    let body = Bytes::from(err.body(shape, stamp.request_id));
+    let retry = err.retry_after().map(|s| s.to_string());
+    let extra: Vec<(&str, &str)> = retry.iter().map(|r| ("retry-after", r.as_str())).collect();
+    write_full(session, err.status, "application/json", body, stamp, &extra).await
+}

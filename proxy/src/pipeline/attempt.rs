@@ -1,0 +1,220 @@
+//! The attempt stage: for one candidate, translate the request to the
+//! provider's shape, send it, and wait for the response head. An attempt
+//! returns the upstream outcome before anything is written to the client,
+//! so a caller can still try another candidate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pingora_proxy::Session;
+
+use super::Failure;
+use super::redact::Redaction;
+use crate::api::{ApiError, Shape, splice_string, top_level_model_span};
+use crate::config::ProviderKind;
+use crate::metrics;
+use crate::plugins::translator::TranslateContext;
+use crate::plugins::{Plugin, PluginKind};
+use crate::providers::{Provider, Upstream, UpstreamRequest};
+use crate::routing::Candidate;
+use crate::server::RequestCtx;
+
+/// One provider call, as recorded in the request context.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub provider: String,
+    pub model: String,
+    /// The shape the provider was spoken to in.
+    pub shape: Shape,
+    /// The response status, once a head arrived.
+    pub status: Option<u16>,
+    /// `network`, `timeout`, … when no head arrived.
+    pub error_class: Option<&'static str>,
+    /// Until the head arrived, or the attempt failed.
+    pub elapsed: Duration,
+}
+
+/// A response head from the provider and what relaying it needs.
+pub struct Exchange {
+    pub upstream: Upstream,
+    pub provider: Arc<Provider>,
+    pub upstream_shape: Shape,
+    /// Set when the provider speaks another shape than the client.
+    pub translation: Option<(Arc<Plugin>, TranslateContext)>,
+    pub redaction: Redaction,
+}
+
+pub async fn run(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    redaction: Redaction,
+) -> Result<Exchange, Failure> {
+    let snapshot = ctx
+        .snapshot
+        .clone()
+        .expect("serve loads the snapshot first");
+    let route = ctx.decision.as_ref().expect("the route stage ran");
+    let candidate: Candidate = route.primary().clone();
+    let req = ctx.request.as_ref().expect("the parse stage ran");
+    let provider = snapshot
+        .providers
+        .get(&candidate.provider)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                502,
+                "unknown_provider",
+                format!("provider {:?} is not configured", candidate.provider),
+            )
+        })?;
+    let client = req.shape;
+    let upstream_shape = provider.shape_for(client);
+    let client_body = redaction.body.clone().unwrap_or_else(|| req.body.clone());
+    let (body, translation) = if upstream_shape == client {
+        (with_model(req, &client_body, &candidate.model), None)
+    } else {
+        let translator = snapshot
+            .plugins
+            .translators
+            .get(&(client, upstream_shape))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    503,
+                    "translator_unavailable",
+                    format!(
+                        "provider {} speaks {} and no translator plugin for {}->{} is loaded",
+                        provider.name,
+                        upstream_shape.as_str(),
+                        client.as_str(),
+                        upstream_shape.as_str()
+                    ),
+                )
+            })?;
+        let tctx = TranslateContext {
+            client: client.into(),
+            provider: upstream_shape.into(),
+            provider_model: candidate.model.clone(),
+            client_model: req.model.clone(),
+            stream: req.stream,
+            include_usage: req.include_usage,
+        };
+        let text = std::str::from_utf8(&client_body).expect("a parsed body is UTF-8");
+        let out = match translator.translate_request(&tctx, text).await {
+            Ok(Ok(out)) => Bytes::from(out),
+            Ok(Err(e)) => return Err(Failure::Translate(e)),
+            Err(e) => {
+                return Err(Failure::plugin(
+                    translator.name(),
+                    PluginKind::Translator,
+                    e,
+                ));
+            }
+        };
+        (out, Some((translator, tctx)))
+    };
+
+    let forwarded = forwarded_headers(session, client, upstream_shape, &provider);
+    let headers: Vec<(&str, &str)> = forwarded.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let request = UpstreamRequest {
+        endpoint: upstream_shape.endpoint(),
+        body,
+        headers: &headers,
+        request_id: &ctx.request_id,
+        stream: req.stream,
+    };
+    let started = Instant::now();
+    let mut attempt = Attempt {
+        provider: provider.name.clone(),
+        model: candidate.model.clone(),
+        shape: upstream_shape,
+        status: None,
+        error_class: None,
+        elapsed: Duration::ZERO,
+    };
+    // Waiting on the provider while the client is gone would only spend
+    // its money: the upstream exchange is dropped as soon as it leaves.
+    let sent = tokio::select! {
+        r = snapshot.providers.send(&provider, request) => r,
+        why = client_gone(session) => {
+            attempt.error_class = Some("client_gone");
+            attempt.elapsed = started.elapsed();
+            ctx.attempts.push(attempt);
+            return Err(Failure::ClientGone(why));
+        }
+    };
+    attempt.elapsed = started.elapsed();
+    match sent {
+        Ok(upstream) => {
+            attempt.status = Some(upstream.status());
+            ctx.attempts.push(attempt);
+            Ok(Exchange {
+                upstream,
+                provider,
+                upstream_shape,
+                translation,
+                redaction,
+            })
+        }
+        Err(e) => {
+            count_upstream_error(&provider.name, e.class());
+            attempt.error_class = Some(e.class());
+            ctx.attempts.push(attempt);
+            Err(Failure::Upstream(e))
+        }
+    }
+}
+
+/// `body` with its model set to the provider-side name (untouched when it
+/// already is).
+fn with_model(req: &crate::api::ChatRequest, body: &Bytes, model: &str) -> Bytes {
+    if body == &req.body {
+        return req.with_model(model);
+    }
+    match top_level_model_span(body) {
+        Some(span) => splice_string(body, span, model),
+        None => body.clone(),
+    }
+}
+
+/// Resolves when the client closed its side or reset the stream.
+pub async fn client_gone(session: &mut Session) -> String {
+    match session.read_body_or_idle(true).await {
+        Err(e) => e.to_string(),
+        Ok(_) => "the client sent data after its request".into(),
+    }
+}
+
+pub fn count_upstream_error(provider: &str, class: &str) {
+    metrics::get()
+        .upstream_errors
+        .with_label_values(&[provider, class])
+        .inc();
+}
+
+/// Client headers a provider may see: never credentials.
+fn forwarded_headers(
+    session: &Session,
+    client: Shape,
+    upstream: Shape,
+    provider: &Provider,
+) -> Vec<(&'static str, String)> {
+    let h = &session.req_header().headers;
+    let mut out = Vec::new();
+    let mut copy = |name: &'static str| {
+        if let Some(v) = h.get(name).and_then(|v| v.to_str().ok()) {
+            out.push((name, v.to_owned()));
+        }
+    };
+    if client == Shape::Anthropic && upstream == Shape::Anthropic {
+        copy("anthropic-beta");
+        copy("anthropic-version");
+    }
+    if provider.kind == ProviderKind::Mock {
+        for name in crate::mock::CONTROL_HEADERS {
+            copy(name);
+        }
+    }
+    out
+}

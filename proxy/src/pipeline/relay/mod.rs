@@ -1,0 +1,46 @@
+//! Relays: the only stages that write to the client. A provider's answer
+//! is relayed whole, as a stream, or as an error.
+
+mod error;
+mod stream;
+mod whole;
+
+use pingora_proxy::Session;
+
+use super::Failure;
+use super::attempt::Exchange;
+use crate::http::respond::Stamp;
+use crate::server::RequestCtx;
+use crate::state::Gateway;
+
+pub async fn respond(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut exchange: Exchange,
+) -> Result<(), Failure> {
+    let status = exchange.upstream.status();
+    let result = if status >= 400 {
+        error::relay(gw, session, ctx, &mut exchange, status).await
+    } else if exchange.upstream.is_sse() {
+        stream::relay(gw, session, ctx, &mut exchange).await
+    } else {
+        whole::relay(gw, session, ctx, &mut exchange, status).await
+    };
+    let snapshot = ctx
+        .snapshot
+        .clone()
+        .expect("serve loads the snapshot first");
+    exchange.upstream.release(&snapshot.providers).await;
+    result
+}
+
+/// The stamp of a response after routing.
+fn stamp(ctx: &RequestCtx) -> Stamp<'_> {
+    let (provider, model) = ctx.upstream().unzip();
+    Stamp {
+        request_id: &ctx.request_id,
+        provider,
+        model,
+    }
+}

@@ -1,0 +1,101 @@
+//! A streamed response: open every stage before the head goes out (so a
+//! stage that cannot start still gets a proper error status), then relay
+//! chunk by chunk. Failures after the head become a final error event in
+//! the client's stream format, never a hang and never a fake clean end.
+
+use bytes::Bytes;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use super::super::Failure;
+use super::super::attempt::{Exchange, count_upstream_error};
+use super::super::failure::stream_event;
+use super::super::redact::Redaction;
+use super::super::stages::{StreamPlan, StreamStages};
+use super::stamp;
+use crate::server::RequestCtx;
+use crate::state::Gateway;
+
+pub async fn relay(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    exchange: &mut Exchange,
+) -> Result<(), Failure> {
+    let req = ctx.request.as_ref().expect("the parse stage ran");
+    let provider_model = ctx.upstream().map_or("", |u| u.1);
+    let plan = StreamPlan {
+        client: req.shape,
+        provider_shape: exchange.upstream_shape,
+        provider: &exchange.provider.name,
+        client_model: &req.model,
+        provider_model,
+        translation: exchange.translation.as_ref(),
+        redactors: exchange
+            .redaction
+            .passes
+            .iter()
+            .rev()
+            .map(|(p, s)| (p, s.as_deref()))
+            .collect(),
+        redact_ctx: Redaction::context(ctx),
+        max_event_bytes: gw.config.limits.max_response_bytes,
+    };
+    let mut stages = StreamStages::open(plan).await?;
+
+    let mut h = ResponseHeader::build(200, Some(6))?;
+    h.insert_header("content-type", "text/event-stream")?;
+    h.insert_header("cache-control", "no-cache")?;
+    // Chunked framing on HTTP/1.1: without a length pingora otherwise
+    // delimits the body by closing the connection, so a client could not
+    // tell a stream cut short from a finished one, nor reuse the
+    // connection. (HTTP/2 drops the header; HTTP/1.0 cannot chunk.)
+    if session.req_header().version == http::Version::HTTP_11 {
+        h.insert_header("transfer-encoding", "chunked")?;
+    }
+    stamp(ctx).apply(&mut h);
+    session.write_response_header(Box::new(h), false).await?;
+
+    loop {
+        let chunk = match exchange.upstream.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                count_upstream_error(&exchange.provider.name, e.class());
+                ctx.usage = stages.usage();
+                return end_with(session, ctx, Failure::Upstream(e)).await;
+            }
+        };
+        match stages.push(chunk).await {
+            Ok(out) if out.is_empty() => {}
+            Ok(out) => session.write_response_body(Some(out), false).await?,
+            Err(failure) => {
+                ctx.usage = stages.usage();
+                return end_with(session, ctx, failure).await;
+            }
+        }
+    }
+    ctx.usage = stages.usage();
+    match stages.finish(&ctx.request_id).await {
+        Ok(tail) => session.write_response_body(Some(tail), true).await?,
+        Err(failure) => return end_with(session, ctx, failure).await,
+    }
+    Ok(())
+}
+
+/// End a stream whose head went out with `failure` as its last event.
+async fn end_with(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    failure: Failure,
+) -> Result<(), Failure> {
+    if let Failure::ClientGone(_) = failure {
+        return Err(failure);
+    }
+    tracing::warn!(request_id = %ctx.request_id, "stream ended early: {failure:?}");
+    let ev = stream_event(&failure, ctx.shape, &ctx.request_id);
+    session
+        .write_response_body(Some(Bytes::from(ev)), true)
+        .await?;
+    Ok(())
+}
