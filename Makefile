@@ -12,13 +12,21 @@ PLUGIN_OUT  := target/plugins
 PLUGINS := router-model-prefix router-header translator-openai-anthropic \
            redactor-secrets evaluator-heuristic \
            test-router-versioned test-hostile-spin test-hostile-trap \
-           test-hostile-alloc test-not-a-plugin
+           test-hostile-alloc test-hostile-panic test-hostile-print test-not-a-plugin
+# Plugins in Python (componentize-py) and JavaScript (jco, QuickJS backend),
+# built with toolchains installed under target/tools from PyPI and npm.
+TOOLS    := target/tools
+COMPONENTIZE_PY := $(TOOLS)/py/bin/componentize-py
+CPY_PIN  := componentize-py==0.25.1
+JCO      := $(TOOLS)/js/node_modules/.bin/jco
+WIT      := $(wildcard wit/*.wit)
+GUEST_PLUGINS := $(PLUGIN_OUT)/router_python.wasm $(PLUGIN_OUT)/router_js.wasm
 RUN_DIR := target/run
 # Python venv with the official SDKs, driven against the proxy by the e2e tests.
 PYENV    := target/pyenv
 SDK_PINS := openai==3.54.0 anthropic==2.12.0
 
-.PHONY: setup plugins build run sdk-env test bench lint fmt clean
+.PHONY: setup plugins rust-plugins build run sdk-env test bench lint fmt clean
 
 ## Install what the build needs when it is missing (cmake, the wasm target).
 setup:
@@ -27,15 +35,36 @@ setup:
 	  (apt-get update -qq && apt-get install -y -qq cmake) >/dev/null || \
 	  { echo "cannot install cmake (pingora needs it); install it and retry"; exit 1; }; }
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@command -v npm >/dev/null || { echo "installing Node.js and npm"; \
+	  (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null || \
+	  { echo "cannot install npm (the JavaScript plugin needs it); install Node.js 20+ and retry"; exit 1; }; }
 
 ## Build every plugin component into target/plugins/.
-plugins: setup
+plugins: rust-plugins $(GUEST_PLUGINS)
+
+rust-plugins: setup
 	cargo build --release --target $(WASM_TARGET) --target-dir target/wasm $(addprefix -p ,$(PLUGINS))
 	cargo build --release --target $(WASM_TARGET) --target-dir target/wasm-v2 -p test-router-versioned --features v2
 	@mkdir -p $(PLUGIN_OUT)
 	@cp target/wasm/$(WASM_TARGET)/release/*.wasm $(PLUGIN_OUT)/
 	@cp target/wasm-v2/$(WASM_TARGET)/release/test_router_versioned.wasm $(PLUGIN_OUT)/test_router_versioned_v2.wasm
-	@ls -1 $(PLUGIN_OUT)
+
+$(COMPONENTIZE_PY):
+	python3 -m venv $(TOOLS)/py
+	$(TOOLS)/py/bin/pip install --quiet --disable-pip-version-check $(CPY_PIN)
+
+$(JCO): plugins/router-js/package.json plugins/router-js/package-lock.json
+	@mkdir -p $(TOOLS)/js
+	cp $^ $(TOOLS)/js/
+	cd $(TOOLS)/js && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+$(PLUGIN_OUT)/router_python.wasm: plugins/router-python/app.py $(WIT) | $(COMPONENTIZE_PY) rust-plugins
+	$(COMPONENTIZE_PY) -d wit -w router componentize app -p plugins/router-python -o $@
+
+$(PLUGIN_OUT)/router_js.wasm: plugins/router-js/router.js $(WIT) | $(JCO) rust-plugins
+	$(JCO) componentize $(CURDIR)/plugins/router-js/router.js --wit $(CURDIR)/wit \
+	  --world-name router --backend quickjs -o $(CURDIR)/$@
 
 build: plugins
 	cargo build --release -p sluice
@@ -60,7 +89,7 @@ sdk-env:
 	  $(PYENV)/bin/pip install --quiet --disable-pip-version-check $(SDK_PINS)
 
 ## The whole suite: unit, golden, end-to-end (real proxy, mock, components).
-test: plugins sdk-env
+test: lint plugins sdk-env
 	cargo build --release -p sluice
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --workspace --no-fail-fast; \
