@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 
 use super::PluginError;
 use super::context::{ExchangeFacts, ExchangeHandle};
+use super::limits::metered;
 use super::plugin::{Exports, Plugin};
 
 pub use super::bindings::evaluator::exports::sluice::plugin::evaluation::{Signal, Verdict};
@@ -19,20 +20,23 @@ impl Plugin {
     ) -> Result<Result<Verdict, String>, PluginError> {
         let input = facts.request.body.len() + facts.response_body.len();
         let mut call = self.begin(input).await?;
+        let budget = call.budget;
         let w = call.warm();
         let handle = match w.store.data_mut().lend_exchange(facts) {
             Ok(h) => h,
             Err(e) => return call.settle(Err(e)),
         };
         let rep = handle.rep();
-        let r = match &w.exports {
-            Exports::Evaluator(e) => {
-                e.sluice_plugin_evaluation()
-                    .call_evaluate(&mut w.store, handle)
-                    .await
-            }
-            _ => unreachable!("only evaluator plugins evaluate"),
+        let Exports::Evaluator(evaluator) = &w.exports else {
+            unreachable!("only evaluator plugins evaluate")
         };
+        let evaluation = evaluator.sluice_plugin_evaluation();
+        let r = metered(
+            &w.clock,
+            &budget,
+            evaluation.call_evaluate(&mut w.store, handle),
+        )
+        .await;
         let _ = w
             .store
             .data_mut()

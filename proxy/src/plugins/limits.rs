@@ -9,6 +9,9 @@
 //! so no client can trip a plugin's breaker for everyone else by sending
 //! big bodies.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
@@ -16,12 +19,21 @@ use wasmtime::ResourceLimiter;
 use super::engine::MAX_PLUGIN_MEMORY;
 use super::policy::Binding;
 
-/// Extra memory a call gets per byte of input: a JSON document parsed into
-/// a tree and serialized again takes several times its size in a guest.
-const MEMORY_PER_INPUT_BYTE: usize = 24;
-/// Extra time a call gets per MiB of input (about ten times what the
-/// translator component needs on this machine's class of CPU).
-const TIME_PER_INPUT_MIB: Duration = Duration::from_millis(40);
+/// Extra memory a call gets per byte of input. A JSON document parsed into
+/// a `serde_json::Value` tree, rebuilt in another shape and serialized
+/// again peaks near 40 times its size for bodies of many tiny blocks (the
+/// translator component, measured); the cap of any one memory still bounds
+/// it.
+const MEMORY_PER_INPUT_BYTE: usize = 48;
+/// Extra run time a call gets per MiB of input: nearly three times what the
+/// translator component needs for a pathological body of tiny text blocks
+/// (~150 ms per MiB here, a fresh instance growing its memory included).
+const TIME_PER_INPUT_MIB: Duration = Duration::from_millis(400);
+/// A call also ends when this many times its run-time budget has passed on
+/// the wall clock (plus a second): the backstop for a guest that waits on
+/// a clock instead of computing, and for extreme CPU contention.
+const WALL_FACTOR: u32 = 4;
+const WALL_SLACK: Duration = Duration::from_secs(1);
 /// Inputs at least this large are blamed for running out of memory or
 /// time. Below it, the plugin is: no honest plugin needs more than its
 /// base budget for a small input.
@@ -31,6 +43,8 @@ pub const BLAME_INPUT_BYTES: usize = 64 << 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallBudget {
     pub memory_bytes: usize,
+    /// Time the guest may spend running (not waiting for the worker while
+    /// other requests run: a guest yields every epoch tick).
     pub deadline: Duration,
     /// Bytes of input the call is given (0 when it has none).
     pub input_bytes: usize,
@@ -55,6 +69,125 @@ impl CallBudget {
     pub fn blames_input(&self) -> bool {
         self.input_bytes >= BLAME_INPUT_BYTES
     }
+
+    /// The wall-clock backstop of this call.
+    pub fn wall_limit(&self) -> Duration {
+        self.deadline * WALL_FACTOR + WALL_SLACK
+    }
+}
+
+/// How long the guest of one store has been running in the current call.
+/// The time is taken per poll of the call's future (a guest runs only
+/// while its fiber is polled), so waiting for a busy worker is not
+/// charged; the epoch callback reads it every tick.
+///
+/// A slice is timed on the wall clock (a vDSO read) until the call has run
+/// for a tick; after that on the thread's CPU clock (a system call, ~0.7 µs
+/// here, negligible against a slice of a millisecond), so a long call is
+/// not charged for the time the OS gave the core to someone else.
+pub struct CallClock {
+    origin: Instant,
+    used_ns: AtomicU64,
+    /// When the running slice began, on its clock (0: not running).
+    slice_ns: AtomicU64,
+    /// Whether slices are timed on the thread's CPU clock.
+    cpu: AtomicBool,
+    slice_on_cpu: AtomicBool,
+    budget_ns: AtomicU64,
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write to; this clock exists on
+    // every Linux since 2.6.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    (t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64).max(1)
+}
+
+impl CallClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            origin: Instant::now(),
+            used_ns: AtomicU64::new(0),
+            slice_ns: AtomicU64::new(0),
+            cpu: AtomicBool::new(false),
+            slice_on_cpu: AtomicBool::new(false),
+            budget_ns: AtomicU64::new(0),
+        })
+    }
+
+    fn wall_ns(&self) -> u64 {
+        (self.origin.elapsed().as_nanos() as u64).max(1)
+    }
+
+    fn now_on(&self, cpu: bool) -> u64 {
+        if cpu { thread_cpu_ns() } else { self.wall_ns() }
+    }
+
+    /// Start a call with `budget` of run time.
+    pub fn arm(&self, budget: Duration) {
+        self.used_ns.store(0, Ordering::Relaxed);
+        self.cpu.store(false, Ordering::Relaxed);
+        self.budget_ns
+            .store(budget.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the call has used up its run time. Called by the epoch
+    /// callback, inside a slice, once per tick of running: from then on
+    /// slices are timed on the CPU clock.
+    pub fn exhausted(&self) -> bool {
+        self.cpu.store(true, Ordering::Relaxed);
+        let slice = self.slice_ns.load(Ordering::Relaxed);
+        let running = if slice == 0 {
+            0
+        } else {
+            let on_cpu = self.slice_on_cpu.load(Ordering::Relaxed);
+            self.now_on(on_cpu).saturating_sub(slice)
+        };
+        self.used_ns.load(Ordering::Relaxed) + running > self.budget_ns.load(Ordering::Relaxed)
+    }
+
+    fn begin_slice(&self) {
+        let cpu = self.cpu.load(Ordering::Relaxed);
+        self.slice_on_cpu.store(cpu, Ordering::Relaxed);
+        self.slice_ns.store(self.now_on(cpu), Ordering::Relaxed);
+    }
+
+    fn end_slice(&self) {
+        let start = self.slice_ns.swap(0, Ordering::Relaxed);
+        let on_cpu = self.slice_on_cpu.load(Ordering::Relaxed);
+        self.used_ns
+            .fetch_add(self.now_on(on_cpu).saturating_sub(start), Ordering::Relaxed);
+    }
+}
+
+/// The call's wall-clock backstop ran out.
+#[derive(Debug, thiserror::Error)]
+#[error("still not done after {0:?} on the wall clock")]
+pub struct WallLimitReached(pub Duration);
+
+/// Run the guest call `fut`, charging its run time to `clock` and ending it
+/// at `budget`'s wall-clock backstop.
+pub async fn metered<T>(
+    clock: &CallClock,
+    budget: &CallBudget,
+    fut: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let mut fut = std::pin::pin!(fut);
+    let slices = std::future::poll_fn(|cx| {
+        clock.begin_slice();
+        let r = fut.as_mut().poll(cx);
+        clock.end_slice();
+        r
+    });
+    let wall = budget.wall_limit();
+    match tokio::time::timeout(wall, slices).await {
+        Ok(r) => r,
+        Err(_) => Err(WallLimitReached(wall).into()),
+    }
 }
 
 /// A linear memory or table grew past the call's cap.
@@ -71,8 +204,8 @@ pub struct MemoryCapReached {
 pub struct Limiter {
     pub memory_cap: usize,
     pub memory_used: usize,
-    /// When the current call must end; checked on every epoch tick.
-    pub deadline: Instant,
+    /// Run time of the current call, checked on every epoch tick.
+    pub clock: Arc<CallClock>,
 }
 
 impl Limiter {
@@ -80,7 +213,7 @@ impl Limiter {
         Self {
             memory_cap,
             memory_used: 0,
-            deadline: Instant::now(),
+            clock: CallClock::new(),
         }
     }
 }
@@ -144,15 +277,62 @@ impl ResourceLimiter for Limiter {
 mod test {
     use super::*;
 
+    #[tokio::test]
+    async fn only_running_time_is_charged() {
+        let clock = CallClock::new();
+        let budget = CallBudget {
+            memory_bytes: 0,
+            deadline: Duration::from_millis(20),
+            input_bytes: 0,
+        };
+        clock.arm(budget.deadline);
+        // Waiting (pending, not running) for longer than the budget is free.
+        let r = metered(&clock, &budget, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(7)
+        })
+        .await;
+        assert_eq!(r.unwrap(), 7);
+        assert!(!clock.exhausted());
+        // Running is charged.
+        clock.arm(budget.deadline);
+        let r = metered(&clock, &budget, async {
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(30) {
+                std::hint::spin_loop();
+            }
+            Ok(())
+        })
+        .await;
+        assert!(r.is_ok());
+        assert!(clock.exhausted());
+    }
+
+    #[tokio::test]
+    async fn the_wall_clock_backstop_ends_a_sleeper() {
+        let clock = CallClock::new();
+        let budget = CallBudget {
+            memory_bytes: 0,
+            deadline: Duration::from_millis(1),
+            input_bytes: 0,
+        };
+        let r: wasmtime::Result<()> = metered(&clock, &budget, std::future::pending()).await;
+        assert!(r.unwrap_err().downcast_ref::<WallLimitReached>().is_some());
+    }
+
     #[test]
     fn budget_grows_with_input_and_stays_capped() {
         let b = Binding::default();
         let small = CallBudget::for_input(&b, 100);
-        assert_eq!(small.memory_bytes, b.memory_bytes + 2400);
+        assert_eq!(
+            small.memory_bytes,
+            b.memory_bytes + 100 * MEMORY_PER_INPUT_BYTE
+        );
         assert!(!small.blames_input());
         let ten_mib = CallBudget::for_input(&b, 10 << 20);
         assert!(ten_mib.memory_bytes >= 240 << 20);
-        assert!(ten_mib.deadline >= b.deadline + Duration::from_millis(400));
+        assert!(ten_mib.deadline >= b.deadline + Duration::from_secs(4));
+        assert!(ten_mib.wall_limit() > ten_mib.deadline * 4);
         assert!(ten_mib.blames_input());
         let huge = CallBudget::for_input(&b, 1 << 30);
         assert_eq!(huge.memory_bytes, MAX_PLUGIN_MEMORY);

@@ -75,7 +75,7 @@ fn load_meta(
         let mut warm = pre
             .instantiate(GuestLog::unnamed(), &Binding::default(), None)
             .await?;
-        warm.describe()
+        warm.describe(&Binding::default())
             .await
             .map_err(|e| PluginError::Invalid(format!("describe() failed: {e:#}")))
     })?;

@@ -16,7 +16,7 @@ use super::PluginError;
 use super::bindings::{PluginInfo, PluginKind, evaluator, redactor, router, translator};
 use super::engine::PluginEngine;
 use super::health::{Admit, Health, HealthReport};
-use super::limits::{CallBudget, MemoryCapReached};
+use super::limits::{CallBudget, CallClock, MemoryCapReached, WallLimitReached, metered};
 use super::output::{GuestLog, escape_capped};
 
 /// How much of a failure's detail (a guest backtrace) the log and
@@ -57,6 +57,9 @@ pub(super) enum Exports {
 pub struct Warm {
     pub(super) store: Store<HostState>,
     pub(super) exports: Exports,
+    /// The store's run-time clock, outside the store so a call can be
+    /// metered while it borrows the store.
+    pub(super) clock: Arc<CallClock>,
     /// Its share of the engine's instance budget; `None` for validation
     /// instances, which come out of the reserve.
     _permit: Option<OwnedSemaphorePermit>,
@@ -112,26 +115,30 @@ impl KindPre {
             HostState::new(log, binding.config.clone(), binding.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        // Every tick: past the call's deadline, interrupt; otherwise yield
+        // Every tick: past the call's run time, interrupt; otherwise yield
         // the worker so other requests run while this guest computes.
         store.epoch_deadline_callback(|ctx| {
-            Ok(if Instant::now() >= ctx.data().limiter.deadline {
+            Ok(if ctx.data().limiter.clock.exhausted() {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
             })
         });
-        store.data_mut().limiter.deadline = Instant::now() + binding.deadline;
+        let clock = store.data().limiter.clock.clone();
+        let budget = CallBudget::for_input(binding, 0);
+        clock.arm(budget.deadline);
         store.set_epoch_deadline(1);
         let exports = match self {
-            Self::Router(p) => p.instantiate_async(&mut store).await.map(Exports::Router),
-            Self::Translator(p) => p
-                .instantiate_async(&mut store)
+            Self::Router(p) => metered(&clock, &budget, p.instantiate_async(&mut store))
+                .await
+                .map(Exports::Router),
+            Self::Translator(p) => metered(&clock, &budget, p.instantiate_async(&mut store))
                 .await
                 .map(Exports::Translator),
-            Self::Redactor(p) => p.instantiate_async(&mut store).await.map(Exports::Redactor),
-            Self::Evaluator(p) => p
-                .instantiate_async(&mut store)
+            Self::Redactor(p) => metered(&clock, &budget, p.instantiate_async(&mut store))
+                .await
+                .map(Exports::Redactor),
+            Self::Evaluator(p) => metered(&clock, &budget, p.instantiate_async(&mut store))
                 .await
                 .map(Exports::Evaluator),
         }
@@ -147,18 +154,26 @@ impl KindPre {
         Ok(Warm {
             store,
             exports,
+            clock,
             _permit: permit,
         })
     }
 }
 
 impl Warm {
-    pub(super) async fn describe(&mut self) -> wasmtime::Result<PluginInfo> {
+    pub(super) async fn describe(&mut self, binding: &Binding) -> wasmtime::Result<PluginInfo> {
+        let budget = CallBudget::for_input(binding, 0);
+        self.arm(&budget);
+        let clock = &self.clock;
         match &self.exports {
-            Exports::Router(b) => b.call_describe(&mut self.store).await,
-            Exports::Translator(b) => b.call_describe(&mut self.store).await,
-            Exports::Redactor(b) => b.call_describe(&mut self.store).await,
-            Exports::Evaluator(b) => b.call_describe(&mut self.store).await,
+            Exports::Router(b) => metered(clock, &budget, b.call_describe(&mut self.store)).await,
+            Exports::Translator(b) => {
+                metered(clock, &budget, b.call_describe(&mut self.store)).await
+            }
+            Exports::Redactor(b) => metered(clock, &budget, b.call_describe(&mut self.store)).await,
+            Exports::Evaluator(b) => {
+                metered(clock, &budget, b.call_describe(&mut self.store)).await
+            }
         }
     }
 
@@ -166,7 +181,7 @@ impl Warm {
     fn arm(&mut self, budget: &CallBudget) {
         let limiter = &mut self.store.data_mut().limiter;
         limiter.memory_cap = budget.memory_bytes.max(limiter.memory_used);
-        limiter.deadline = Instant::now() + budget.deadline;
+        self.clock.arm(budget.deadline);
         self.store.set_epoch_deadline(1);
     }
 }
@@ -398,7 +413,9 @@ impl Call<'_> {
     }
 
     fn classify(&self, e: &wasmtime::Error) -> PluginError {
-        let limit = if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        let out_of_time = matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+            || e.downcast_ref::<WallLimitReached>().is_some();
+        let limit = if out_of_time {
             Some(format!(
                 "exceeded its {} ms deadline",
                 self.budget.deadline.as_millis()

@@ -7,6 +7,7 @@ use wasmtime::component::ResourceAny;
 
 use super::PluginError;
 use super::bindings::{Rejection, SseEvent};
+use super::limits::metered;
 use super::plugin::{Exports, Plugin, Warm};
 
 pub use super::bindings::redactor::exports::sluice::plugin::redaction::{
@@ -32,10 +33,14 @@ impl Plugin {
         body: &str,
     ) -> Result<Redacted<RedactedRequest>, PluginError> {
         let mut call = self.begin(body.len()).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = redaction(&w.exports)
-            .call_redact_request(&mut w.store, ctx, body)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            redaction(&w.exports).call_redact_request(&mut w.store, ctx, body),
+        )
+        .await;
         call.settle(r)
     }
 
@@ -46,10 +51,14 @@ impl Plugin {
         body: &str,
     ) -> Result<Redacted<Option<String>>, PluginError> {
         let mut call = self.begin(body.len()).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = redaction(&w.exports)
-            .call_redact_response(&mut w.store, ctx, state, body)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            redaction(&w.exports).call_redact_response(&mut w.store, ctx, state, body),
+        )
+        .await;
         call.settle(r)
     }
 
@@ -59,11 +68,16 @@ impl Plugin {
         state: Option<&str>,
     ) -> Result<StreamRedaction, PluginError> {
         let mut call = self.begin(0).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = redaction(&w.exports)
-            .stream_redactor()
-            .call_constructor(&mut w.store, ctx, state)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            redaction(&w.exports)
+                .stream_redactor()
+                .call_constructor(&mut w.store, ctx, state),
+        )
+        .await;
         let (resource, warm) = call.settle_keep(r)?;
         Ok(StreamRedaction {
             plugin: self.clone(),
@@ -90,10 +104,16 @@ impl StreamRedaction {
             return Err(PluginError::Trap("stream redactor already failed".into()));
         };
         let call = self.plugin.step(warm, event.data.len());
-        let r = redaction(&warm.exports)
-            .stream_redactor()
-            .call_push(&mut warm.store, self.resource, event)
-            .await;
+        let r = metered(
+            &warm.clock,
+            &call.budget,
+            redaction(&warm.exports).stream_redactor().call_push(
+                &mut warm.store,
+                self.resource,
+                event,
+            ),
+        )
+        .await;
         let r = call.settle_step(r);
         if r.is_err() {
             self.warm = None;
@@ -106,10 +126,14 @@ impl StreamRedaction {
             return Err(PluginError::Trap("stream redactor already failed".into()));
         };
         let call = self.plugin.step(&mut warm, 0);
-        let r = redaction(&warm.exports)
-            .stream_redactor()
-            .call_finish(&mut warm.store, self.resource)
-            .await;
+        let r = metered(
+            &warm.clock,
+            &call.budget,
+            redaction(&warm.exports)
+                .stream_redactor()
+                .call_finish(&mut warm.store, self.resource),
+        )
+        .await;
         let out = call.settle_step(r)?;
         self.plugin.arm_base(&mut warm);
         if self

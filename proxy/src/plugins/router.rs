@@ -7,6 +7,7 @@ use wasmtime::component::Resource;
 use super::PluginError;
 use super::bindings::router::exports::sluice::plugin::routing::Decision;
 use super::context::{RequestFacts, RequestHandle};
+use super::limits::metered;
 use super::plugin::{Exports, Plugin};
 
 /// What a router decided, in host types.
@@ -31,20 +32,18 @@ impl Plugin {
         // Routers get the request through getters; their budget does not
         // grow with the body (`body()` copies it into the guest's own cap).
         let mut call = self.begin(0).await?;
+        let budget = call.budget;
         let w = call.warm();
         let handle = match w.store.data_mut().lend_request(facts) {
             Ok(h) => h,
             Err(e) => return call.settle(Err(e)),
         };
         let rep = handle.rep();
-        let r = match &w.exports {
-            Exports::Router(r) => {
-                r.sluice_plugin_routing()
-                    .call_route(&mut w.store, handle)
-                    .await
-            }
-            _ => unreachable!("only router plugins are asked to route"),
+        let Exports::Router(router) = &w.exports else {
+            unreachable!("only router plugins are asked to route")
         };
+        let routing = router.sluice_plugin_routing();
+        let r = metered(&w.clock, &budget, routing.call_route(&mut w.store, handle)).await;
         // A guest that kept its handle past the call loses it here.
         let _ = w
             .store

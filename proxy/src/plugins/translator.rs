@@ -7,6 +7,7 @@ use wasmtime::component::ResourceAny;
 
 use super::PluginError;
 use super::bindings::SseEvent;
+use super::limits::metered;
 use super::plugin::{Exports, Plugin, Warm};
 
 pub use super::bindings::translator::exports::sluice::plugin::translation::{
@@ -33,10 +34,14 @@ impl Plugin {
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
         let mut call = self.begin(body.len()).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = translation(&w.exports)
-            .call_translate_request(&mut w.store, ctx, body)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            translation(&w.exports).call_translate_request(&mut w.store, ctx, body),
+        )
+        .await;
         call.settle(r)
     }
 
@@ -47,10 +52,14 @@ impl Plugin {
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
         let mut call = self.begin(body.len()).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = translation(&w.exports)
-            .call_translate_response(&mut w.store, ctx, body)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            translation(&w.exports).call_translate_response(&mut w.store, ctx, body),
+        )
+        .await;
         call.settle(r)
     }
 
@@ -61,11 +70,16 @@ impl Plugin {
         ctx: &TranslateContext,
     ) -> Result<StreamTranslation, PluginError> {
         let mut call = self.begin(0).await?;
+        let budget = call.budget;
         let w = call.warm();
-        let r = translation(&w.exports)
-            .stream_translator()
-            .call_constructor(&mut w.store, ctx)
-            .await;
+        let r = metered(
+            &w.clock,
+            &budget,
+            translation(&w.exports)
+                .stream_translator()
+                .call_constructor(&mut w.store, ctx),
+        )
+        .await;
         let (resource, warm) = call.settle_keep(r)?;
         Ok(StreamTranslation {
             plugin: self.clone(),
@@ -97,10 +111,16 @@ impl StreamTranslation {
             return Err(PluginError::Trap("stream translator already failed".into()));
         };
         let call = self.plugin.step(warm, event.data.len());
-        let r = translation(&warm.exports)
-            .stream_translator()
-            .call_push(&mut warm.store, self.resource, event)
-            .await;
+        let r = metered(
+            &warm.clock,
+            &call.budget,
+            translation(&warm.exports).stream_translator().call_push(
+                &mut warm.store,
+                self.resource,
+                event,
+            ),
+        )
+        .await;
         let r = call.settle_step(r);
         if r.is_err() {
             self.warm = None;
@@ -115,10 +135,14 @@ impl StreamTranslation {
             return Err(PluginError::Trap("stream translator already failed".into()));
         };
         let call = self.plugin.step(&mut warm, 0);
-        let r = translation(&warm.exports)
-            .stream_translator()
-            .call_finish(&mut warm.store, self.resource)
-            .await;
+        let r = metered(
+            &warm.clock,
+            &call.budget,
+            translation(&warm.exports)
+                .stream_translator()
+                .call_finish(&mut warm.store, self.resource),
+        )
+        .await;
         let out = call.settle_step(r)?;
         self.plugin.arm_base(&mut warm);
         if self
