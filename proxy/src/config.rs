@@ -76,6 +76,14 @@ pub struct PluginsConfig {
     /// Whether to watch the directories at all (SIGHUP and `POST
     /// /admin/reload` always work).
     pub watch: bool,
+    /// Live plugin instances across all plugins (warm ones and those held
+    /// by streams). When all are taken a call waits up to 2 s, then the
+    /// request gets 503 with `Retry-After`.
+    pub max_instances: u32,
+    /// Compiled components (native code), kept private (0700) and keyed by
+    /// the component's sha256 and the engine build; several proxies may
+    /// share one. Default: `<data.dir>/plugin-cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for PluginsConfig {
@@ -85,6 +93,8 @@ impl Default for PluginsConfig {
             policies_dir: "./policies".into(),
             debounce_ms: 200,
             watch: true,
+            max_instances: crate::plugins::DEFAULT_MAX_INSTANCES,
+            cache_dir: None,
         }
     }
 }
@@ -294,6 +304,11 @@ impl Config {
                     )));
                 }
             }
+        }
+        if !(1..=100_000).contains(&self.plugins.max_instances) {
+            return Err(ConfigError::Invalid(
+                "plugins.max_instances must be 1..=100000".into(),
+            ));
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     pub upstream_errors: IntCounterVec,
     pub guest_log_lines: IntCounterVec,
+    pub abandoned: IntCounterVec,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -103,6 +104,14 @@ fn build() -> Metrics {
         &["plugin", "result"],
     )
     .unwrap();
+    let abandoned = IntCounterVec::new(
+        Opts::new(
+            "sluice_requests_abandoned_total",
+            "Requests whose client went away or stopped reading, by stage (waiting: on the provider; writing: the response)",
+        ),
+        &["stage"],
+    )
+    .unwrap();
     for c in [
         Box::new(plugin_calls.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(plugin_call_duration.clone()),
@@ -112,6 +121,7 @@ fn build() -> Metrics {
         Box::new(request_duration.clone()),
         Box::new(upstream_errors.clone()),
         Box::new(guest_log_lines.clone()),
+        Box::new(abandoned.clone()),
     ] {
         registry.register(c).unwrap();
     }
@@ -125,6 +135,7 @@ fn build() -> Metrics {
         request_duration,
         upstream_errors,
         guest_log_lines,
+        abandoned,
     }
 }
 

@@ -23,8 +23,10 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
     });
+    // Colours only on a terminal: a log file or journald gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -103,6 +105,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use it");
         }
     }
+    // pingora retries a busy address forever, with the admin listener up
+    // and healthy meanwhile: find out now and say so.
+    for addr in [config.server.listen, config.server.admin_listen] {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return fail(format!("cannot listen on {addr}: {e}"));
+        }
+    }
     if let Err(e) = crate::fsutil::create_private_dir(&config.data.dir) {
         return fail(format!(
             "cannot create data dir {}: {e}",
@@ -114,7 +123,16 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return fail(format!("cannot create {}: {e}", dir.display()));
         }
     }
-    let engine = match PluginEngine::new(Some(config.data.dir.join("plugin-cache"))) {
+    let engine = match PluginEngine::with_instances(
+        Some(
+            config
+                .plugins
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| config.data.dir.join("plugin-cache")),
+        ),
+        config.plugins.max_instances,
+    ) {
         Ok(e) => e,
         Err(e) => return fail(e),
     };

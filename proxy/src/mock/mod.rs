@@ -8,6 +8,9 @@
 //!   (no final events); `garbage` answers 200 with invalid JSON.
 //! - `x-mock-latency-ms`, `x-mock-chunk-delay-ms` override the flags.
 //! - `x-mock-cached-tokens: N` reports N cached prompt tokens in usage.
+//! - `x-mock-hangup-once: TOKEN` closes the connection without answering
+//!   the first request that carries TOKEN (a provider that dropped a
+//!   kept-alive connection), and serves the ones after it.
 
 mod plan;
 mod render;
@@ -27,17 +30,19 @@ use crate::http::app::{Handler, read_body, respond};
 pub use plan::{Finish, Plan, plan};
 
 /// Headers the proxy passes through to `mock` providers.
-pub const CONTROL_HEADERS: [&str; 4] = [
+pub const CONTROL_HEADERS: [&str; 5] = [
     "x-mock-error",
     "x-mock-latency-ms",
     "x-mock-chunk-delay-ms",
     "x-mock-cached-tokens",
+    "x-mock-hangup-once",
 ];
 
 pub struct MockProvider {
     pub latency: Duration,
     pub chunk_delay: Duration,
     seq: AtomicU64,
+    hung_up: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl MockProvider {
@@ -46,6 +51,7 @@ impl MockProvider {
             latency,
             chunk_delay,
             seq: AtomicU64::new(0),
+            hung_up: Default::default(),
         }
     }
 }
@@ -96,6 +102,19 @@ impl Handler for MockProvider {
             return respond(s, 413, "application/json", body.to_string(), &[]).await;
         };
         log_credential(s);
+        if let Some(token) = header(s, "x-mock-hangup-once")
+            && self
+                .hung_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(token.to_owned())
+        {
+            tracing::info!(token, "mock hanging up without an answer");
+            return pingora_error::Error::e_explain(
+                pingora_error::ErrorType::InternalError,
+                "mock hanging up as asked",
+            );
+        }
         let latency = millis(s, "x-mock-latency-ms", self.latency);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

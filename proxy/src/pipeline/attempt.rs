@@ -141,7 +141,10 @@ pub async fn run(
             attempt.error_class = Some("client_gone");
             attempt.elapsed = started.elapsed();
             ctx.attempts.push(attempt);
-            return Err(Failure::ClientGone(why));
+            return Err(Failure::ClientGone {
+                stage: "waiting",
+                detail: why,
+            });
         }
     };
     attempt.elapsed = started.elapsed();

@@ -7,6 +7,7 @@ use pingora_proxy::Session;
 
 use crate::api::{ApiError, Shape};
 use crate::http::respond::{Stamp, write_error};
+use crate::metrics;
 use crate::plugins::translator::TranslateError;
 use crate::plugins::{PluginError, PluginKind};
 use crate::providers::UpstreamError;
@@ -29,8 +30,13 @@ pub enum Failure {
     /// A translator refused the request or response (its own verdict).
     Translate(TranslateError),
     Upstream(UpstreamError),
-    /// The client went away: there is nobody to answer.
-    ClientGone(String),
+    /// The client went away (or stopped reading): there is nobody to
+    /// answer. `waiting` while Sluice waited on the provider, `writing`
+    /// while it wrote the response.
+    ClientGone {
+        stage: &'static str,
+        detail: String,
+    },
 }
 
 impl From<ApiError> for Failure {
@@ -53,7 +59,10 @@ impl From<UpstreamError> for Failure {
 
 impl From<Box<pingora_error::Error>> for Failure {
     fn from(e: Box<pingora_error::Error>) -> Self {
-        Failure::ClientGone(e.to_string())
+        Failure::ClientGone {
+            stage: "writing",
+            detail: e.to_string(),
+        }
     }
 }
 
@@ -71,7 +80,7 @@ impl Failure {
         let within = |what: String| format!("{what} (request {request_id})");
         Some(match self {
             Failure::Api(e) => e.clone(),
-            Failure::ClientGone(_) => return None,
+            Failure::ClientGone { .. } => return None,
             Failure::Translate(e) => {
                 let status = if (400..=599).contains(&e.status) {
                     e.status
@@ -174,8 +183,9 @@ fn plugin_error(
 /// Answer `failure` in the client's envelope, unless a response already
 /// began (then the relay has ended the stream itself) or nobody listens.
 pub async fn answer(session: &mut Session, ctx: &RequestCtx, failure: Failure) {
-    if let Failure::ClientGone(why) = &failure {
-        tracing::debug!(request_id = %ctx.request_id, "client went away: {why}");
+    if let Failure::ClientGone { stage, detail } = &failure {
+        metrics::get().abandoned.with_label_values(&[stage]).inc();
+        tracing::info!(request_id = %ctx.request_id, stage, "client went away; its upstream exchange was dropped: {detail}");
         return;
     }
     if let Failure::Upstream(e) = &failure {
@@ -184,7 +194,11 @@ pub async fn answer(session: &mut Session, ctx: &RequestCtx, failure: Failure) {
     let Some(err) = failure.to_api_error(&ctx.request_id) else {
         return;
     };
-    if session.response_written().is_some() {
+    // A `100 Continue` does not count: the final answer is still owed.
+    if session
+        .response_written()
+        .is_some_and(|h| !h.status.is_informational())
+    {
         return;
     }
     let (provider, model) = ctx.upstream().unzip();

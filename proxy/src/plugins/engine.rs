@@ -32,8 +32,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub const MAX_PLUGIN_MEMORY: usize = 512 << 20;
 
 /// Live component instances across all plugins (warm pools, streams in
-/// flight, validation). Bounds what a flood of concurrent streams can pin.
-const MAX_INSTANCES: u32 = 1024;
+/// flight) by default. Bounds what a flood of concurrent streams can pin;
+/// `[plugins] max_instances` changes it.
+pub const DEFAULT_MAX_INSTANCES: u32 = 1024;
 /// Instances kept back for loading and validating components, so a reload
 /// works while traffic holds every other instance.
 const RESERVED_INSTANCES: u32 = 16;
@@ -72,12 +73,21 @@ impl PluginEngine {
     /// compiled artifacts (loaded as native code, so it must be private to
     /// this user); `None` disables the cache (tools, tests).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        Self::with_instances(cache_dir, DEFAULT_MAX_INSTANCES)
+    }
+
+    /// [`new`](Self::new) with room for `max_instances` live instances.
+    pub fn with_instances(
+        cache_dir: Option<PathBuf>,
+        max_instances: u32,
+    ) -> Result<Self, PluginError> {
+        let slots = max_instances.max(1) + RESERVED_INSTANCES;
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 8)
-            .total_memories(MAX_INSTANCES * 4)
-            .total_tables(MAX_INSTANCES * 8)
-            .total_stacks(MAX_INSTANCES)
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 4)
+            .total_tables(slots * 8)
+            .total_stacks(slots)
             .max_core_instances_per_component(super::limits::MAX_CORE_INSTANCES as u32)
             .max_memories_per_component(super::limits::MAX_MEMORIES as u32)
             .max_tables_per_component(super::limits::MAX_TABLES as u32)
@@ -116,9 +126,7 @@ impl PluginEngine {
             pool_size: std::thread::available_parallelism()
                 .map_or(4, |n| n.get() * 2)
                 .max(4),
-            instances: Arc::new(Semaphore::new(
-                (MAX_INSTANCES - RESERVED_INSTANCES) as usize,
-            )),
+            instances: Arc::new(Semaphore::new(max_instances.max(1) as usize)),
         });
         spawn_ticker(Arc::downgrade(&inner));
         Ok(Self { inner })

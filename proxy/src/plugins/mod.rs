@@ -28,7 +28,7 @@ use std::future::Future;
 pub use abi::ABI;
 pub use bindings::{ApiShape, PluginKind};
 pub use context::{Caller, ExchangeFacts, RequestFacts, is_credential};
-pub use engine::PluginEngine;
+pub use engine::{DEFAULT_MAX_INSTANCES, PluginEngine};
 pub use health::HealthReport;
 pub use limits::BLAME_INPUT_BYTES;
 pub use loader::{FileStatus, PluginSet, describe_file, load_plugins};

@@ -89,7 +89,7 @@ async fn end_with(
     ctx: &RequestCtx,
     failure: Failure,
 ) -> Result<(), Failure> {
-    if let Failure::ClientGone(_) = failure {
+    if let Failure::ClientGone { .. } = failure {
         return Err(failure);
     }
     tracing::warn!(request_id = %ctx.request_id, "stream ended early: {failure:?}");

@@ -12,7 +12,7 @@ use super::super::usage;
 use super::stamp;
 use crate::api::{ApiError, ModelEcho};
 use crate::http::respond::write_full;
-use crate::plugins::PluginKind;
+use crate::plugins::{PluginError, PluginKind};
 use crate::server::RequestCtx;
 use crate::state::Gateway;
 
@@ -26,7 +26,10 @@ pub async fn relay(
     let limit = gw.config.limits.max_response_bytes;
     let read = tokio::select! {
         r = exchange.upstream.read_all(limit) => r,
-        why = client_gone(session) => return Err(Failure::ClientGone(why)),
+        why = client_gone(session) => return Err(Failure::ClientGone {
+                stage: "waiting",
+                detail: why,
+            }),
     };
     let body = read.inspect_err(|e| count_upstream_error(&exchange.provider.name, e.class()))?;
     ctx.usage = usage::from_body(&body);
@@ -39,6 +42,20 @@ pub async fn relay(
             match t.translate_response(tctx, text).await {
                 Ok(Ok(out)) => Bytes::from(out),
                 Ok(Err(e)) => return Err(Failure::Translate(e)),
+                // Not the client's fault: the provider's answer is too big.
+                Err(PluginError::InputTooLarge { .. }) => {
+                    return Err(Failure::Api(ApiError::new(
+                        502,
+                        "upstream_error",
+                        format!(
+                            "the response of provider {} is too large for translator {} \
+                             (request {})",
+                            exchange.provider.name,
+                            t.name(),
+                            ctx.request_id
+                        ),
+                    )));
+                }
                 Err(e) => return Err(Failure::plugin(t.name(), PluginKind::Translator, e)),
             }
         }
