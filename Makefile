@@ -12,7 +12,8 @@ PLUGIN_OUT  := target/plugins
 PLUGINS := router-model-prefix router-header translator-openai-anthropic \
            redactor-secrets evaluator-heuristic \
            test-router-versioned test-hostile-spin test-hostile-trap \
-           test-hostile-alloc test-hostile-panic test-hostile-print test-not-a-plugin
+           test-hostile-alloc test-hostile-panic test-hostile-print test-hostile-translator \
+           test-not-a-plugin
 # Plugins in Python (componentize-py) and JavaScript (jco, QuickJS backend),
 # built with toolchains installed under target/tools from PyPI and npm.
 TOOLS    := target/tools

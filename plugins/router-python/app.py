@@ -2,7 +2,8 @@
 
 Routes a request that carries `x-route-lang: python` to the mock provider,
 naming the model `from-python`, and abstains otherwise. It prints a line on
-every call: the gateway logs guest stdout tagged with the plugin's name.
+every call (with the names of the headers it may read): the gateway logs
+guest stdout tagged with the plugin's name.
 """
 
 from wit_world import WitWorld as World
@@ -28,7 +29,8 @@ class Routing(RoutingExport):
     def route(self, request):
         with request:
             lang = request.header("x-route-lang")
-            print(f"python router saw model={request.model()} lang={lang}")
+            names = ",".join(sorted(request.header_names()))
+            print(f"python router saw model={request.model()} lang={lang} headers={names}")
             if lang != "python":
                 return Decision_Abstain()
             return Decision_Route(

@@ -8,9 +8,6 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 const TRANSLATOR: &str = "translator_openai_anthropic.wasm";
-const OPENAI: &str = "/v1/chat/completions";
-const ANTHROPIC: &str = "/v1/messages";
-const AV: (&str, &str) = ("anthropic-version", "2023-06-01");
 
 fn openai_chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]})
@@ -19,56 +16,6 @@ fn openai_chat(model: &str) -> Value {
 fn anthropic_chat(model: &str) -> Value {
     json!({"model": model, "max_tokens": 64,
            "messages": [{"role": "user", "content": "hello there"}]})
-}
-
-/// An OpenAI envelope (WIRE.md §3) with this status, code and `type`;
-/// returns the `error` object.
-#[track_caller]
-fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert!(
-        r.header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")),
-        "{:?}",
-        r.headers
-    );
-    let v = r.json();
-    let obj = v.as_object().expect("object");
-    assert_eq!(obj.len(), 1, "only `error` at the top: {v}");
-    let e = &v["error"];
-    let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-    for k in ["message", "type", "param", "code"] {
-        assert!(keys.contains(&k), "`{k}` in {v}");
-    }
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert!(e["param"].is_null() || e["param"].is_string(), "{v}");
-    assert_eq!(e["code"], code, "{v}");
-    assert_eq!(e["type"], ty, "{v}");
-    e.clone()
-}
-
-/// An Anthropic envelope (WIRE.md §7) with this status and `error.type`;
-/// returns the whole body.
-#[track_caller]
-fn anthropic_error(r: &Resp, status: u16, ty: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert!(
-        r.header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")),
-        "{:?}",
-        r.headers
-    );
-    let v = r.json();
-    assert_eq!(v["type"], "error", "{v}");
-    assert_eq!(v["error"]["type"], ty, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{v}"
-    );
-    assert!(v["request_id"].is_string(), "{v}");
-    v
 }
 
 #[test]

@@ -411,7 +411,7 @@ fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
     let pid = stack.proxy.pid().to_string();
     let mut signalled = false;
     let mut done = false;
-    let (status, clean) = stream_events(&url, &body, &[], |_, data| {
+    let Streamed { status, clean, .. } = stream_events(&url, &body, &[], |_, data| {
         if !signalled {
             let kill = std::process::Command::new("kill")
                 .args(["-TERM", &pid])

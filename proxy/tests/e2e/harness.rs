@@ -25,6 +25,17 @@ pub fn plugin(file: &str) -> PathBuf {
     p
 }
 
+/// Every stack compiles the same components: they share one cache of
+/// compiled artifacts (an 18 MB Python component takes seconds), unless the
+/// test's own config sets `[plugins]`.
+fn shared_cache(config: &str) -> String {
+    if config.contains("[plugins]") {
+        return String::new();
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-plugin-cache");
+    format!("[plugins]\ncache_dir = \"{}\"\n", dir.display())
+}
+
 /// A port free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -134,6 +145,7 @@ impl Stack {
         };
         let config = format!(
             r#"{routing}
+{cache}
 [[providers]]
 name = "mock"
 kind = "mock"
@@ -151,7 +163,8 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:{mock_port}/v1"
 {}
 "#,
-            opts.config.replace("{mock_port}", &mock_port.to_string())
+            opts.config.replace("{mock_port}", &mock_port.to_string()),
+            cache = shared_cache(opts.config),
         );
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -184,7 +197,7 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
                 opts.env,
             );
             let admin = format!("http://127.0.0.1:{admin_port}");
-            if wait_healthy(&mut proxy, &admin) {
+            if wait_healthy(&mut proxy, &admin) && serves_data_plane(&opts, proxy_port) {
                 let scheme = if opts.args.contains(&"--tls-cert") {
                     "https"
                 } else {
@@ -259,19 +272,27 @@ pub fn metric(text: &str, sample: &str) -> f64 {
 fn start_mock(dir: &Path, extra: &[&str]) -> (Proc, u16) {
     for attempt in 0..4 {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut args = vec!["mock-provider", "--listen", &listen, "--threads", "1"];
-        args.extend_from_slice(extra);
-        let mut mock = spawn(&args, dir.join(format!("mock{attempt}.log")), &[]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && mock.is_running() {
-            if std::net::TcpStream::connect(&listen).is_ok() {
-                return (mock, port);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mock) = mock_on(dir, port, extra, &format!("mock{attempt}.log")) {
+            return (mock, port);
         }
     }
     panic!("mock provider did not start");
+}
+
+/// A mock provider on `port`, once it accepts connections.
+fn mock_on(dir: &Path, port: u16, extra: &[&str], log: &str) -> Option<Proc> {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["mock-provider", "--listen", &listen, "--threads", "1"];
+    args.extend_from_slice(extra);
+    let mut mock = spawn(&args, dir.join(log), &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && mock.is_running() {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            return Some(mock);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 fn wait_healthy(proxy: &mut Proc, admin: &str) -> bool {
@@ -288,6 +309,21 @@ fn wait_healthy(proxy: &mut Proc, admin: &str) -> bool {
     false
 }
 
+/// Whether the data-plane port answers as this proxy (another process
+/// could have taken the port between probing and binding).
+fn serves_data_plane(opts: &Options<'_>, port: u16) -> bool {
+    if opts.args.contains(&"--tls-cert") {
+        return std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    }
+    let r = raw_request(
+        "GET",
+        &format!("http://127.0.0.1:{port}/v1/models"),
+        None,
+        &[],
+    );
+    r.status == 200 && r.header("sluice-api-versions-supported").is_some()
+}
+
 /// Poll `f` until it holds, for at most `timeout`; returns whether it did.
 pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -300,6 +336,20 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether `f` holds every time it is polled for `window`: for asserting
+/// that something does *not* happen (a watcher that is off, a breaker that
+/// stays closed).
+pub fn stays(window: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if !f() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
 }
 
 /// A response, read whole.
@@ -423,14 +473,32 @@ pub fn send(
     }
 }
 
+/// How a streamed response went.
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: u16,
+    /// Whether the body ended without a transport error.
+    pub clean: bool,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Streamed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Read a streamed response event by event, handing each to `f` as it
-/// arrives; returns the status and whether the stream ended cleanly.
+/// arrives.
 pub fn stream_events(
     url: &str,
     body: &Value,
     headers: &[(&str, &str)],
     mut f: impl FnMut(&str, &str),
-) -> (u16, bool) {
+) -> Streamed {
     let agent = agent();
     let mut req = ureq::http::Request::builder()
         .method("POST")
@@ -441,14 +509,29 @@ pub fn stream_events(
     }
     let mut resp = match agent.run(req.body(serde_json::to_vec(body).unwrap()).unwrap()) {
         Ok(r) => r,
-        Err(_) => return (0, false),
+        Err(_) => {
+            return Streamed {
+                status: 0,
+                clean: false,
+                headers: Vec::new(),
+            };
+        }
     };
-    let status = resp.status().as_u16();
+    let mut out = Streamed {
+        status: resp.status().as_u16(),
+        clean: true,
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect(),
+    };
     let reader = BufReader::new(resp.body_mut().as_reader());
     let mut event = String::new();
     for line in reader.lines() {
         let Ok(line) = line else {
-            return (status, false);
+            out.clean = false;
+            return out;
         };
         if let Some(v) = line.strip_prefix("event: ") {
             event = v.to_owned();
@@ -457,7 +540,62 @@ pub fn stream_events(
             event.clear();
         }
     }
-    (status, true)
+    out
+}
+
+/// Paths of the two chat endpoints and the header Anthropic clients send.
+pub const OPENAI: &str = "/v1/chat/completions";
+pub const ANTHROPIC: &str = "/v1/messages";
+pub const AV: (&str, &str) = ("anthropic-version", "2023-06-01");
+
+/// An OpenAI envelope (WIRE.md §3) with this status, code and `type`;
+/// returns the `error` object.
+#[track_caller]
+pub fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{:?}",
+        r.headers
+    );
+    let v = r.json();
+    let obj = v.as_object().expect("object");
+    assert_eq!(obj.len(), 1, "only `error` at the top: {v}");
+    let e = &v["error"];
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    for k in ["message", "type", "param", "code"] {
+        assert!(keys.contains(&k), "`{k}` in {v}");
+    }
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(e["param"].is_null() || e["param"].is_string(), "{v}");
+    assert_eq!(e["code"], code, "{v}");
+    assert_eq!(e["type"], ty, "{v}");
+    e.clone()
+}
+
+/// An Anthropic envelope (WIRE.md §7) with this status and `error.type`;
+/// returns the whole body.
+#[track_caller]
+pub fn anthropic_error(r: &Resp, status: u16, ty: &str) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{:?}",
+        r.headers
+    );
+    let v = r.json();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], ty, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    assert!(v["request_id"].is_string(), "{v}");
+    v
 }
 
 /// A self-signed certificate for `names`, written to a private temp dir.

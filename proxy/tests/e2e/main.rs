@@ -2,10 +2,14 @@
 //! provider, with real plugin components, driven over HTTP.
 
 mod errors;
+mod guests;
 mod hardening;
 mod harness;
 mod hostile;
 mod http2;
+mod intake;
+mod large;
 mod reload;
 mod sdk;
 mod translate;
+mod upstream;

@@ -83,7 +83,7 @@ fn swap_under_concurrent_load_loses_nothing() {
                     let mut done = false;
                     let body = json!({"model": "mock:base", "stream": true,
                         "messages": [{"role": "user", "content": "one two three four five six"}]});
-                    let (status, clean) = stream_events(
+                    let Streamed { status, clean, .. } = stream_events(
                         &format!("{}/v1/chat/completions", stack.base),
                         &body,
                         &[],
@@ -113,12 +113,20 @@ fn swap_under_concurrent_load_loses_nothing() {
             }
         }));
     }
-    std::thread::sleep(Duration::from_millis(700));
-    stack.install("test_router_versioned_v2.wasm", "router.wasm");
-    assert!(eventually(Duration::from_secs(3), || v2
+    // Swap once load is flowing and streams are in flight, and keep the
+    // load on until the new version has served plenty.
+    assert!(eventually(Duration::from_secs(10), || v1
         .load(Ordering::Relaxed)
-        > 20));
-    std::thread::sleep(Duration::from_millis(300));
+        > 50
+        && streams_done.load(Ordering::Relaxed) >= 2));
+    stack.install("test_router_versioned_v2.wasm", "router.wasm");
+    assert!(eventually(Duration::from_secs(5), || v2
+        .load(Ordering::Relaxed)
+        > 50));
+    let streams_at_swap = streams_done.load(Ordering::Relaxed);
+    assert!(eventually(Duration::from_secs(10), || streams_done
+        .load(Ordering::Relaxed)
+        >= streams_at_swap + 3));
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
@@ -139,12 +147,9 @@ fn swap_under_concurrent_load_loses_nothing() {
 }
 
 #[test]
-fn stream_in_flight_finishes_on_the_version_it_started_with() {
+fn stream_in_flight_finishes_on_the_router_it_started_with() {
     let stack = Stack::start(Options {
-        plugins: &[
-            "translator_openai_anthropic.wasm",
-            "test_router_versioned.wasm",
-        ],
+        plugins: &["test_router_versioned.wasm"],
         mock_args: &["--chunk-delay-ms", "60"],
         ..Options::default()
     });
@@ -154,11 +159,13 @@ fn stream_in_flight_finishes_on_the_version_it_started_with() {
     let mut swapped = false;
     let mut text = String::new();
     let mut done = false;
-    let (status, clean) = stream_events(&url, &body, &[], |_, data| {
+    let stream = stream_events(&url, &body, &[], |_, data| {
         if !swapped {
-            // First chunk seen: the stream is in flight. Swap now.
+            // First chunk seen: the stream is in flight. Swap now, and wait
+            // until new requests see v2 while this stream is still open.
             std::fs::remove_file(stack.plugins_dir.join("test_router_versioned.wasm")).unwrap();
             stack.install("test_router_versioned_v2.wasm", "router.wasm");
+            assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
             swapped = true;
         }
         if data == "[DONE]" {
@@ -171,9 +178,54 @@ fn stream_in_flight_finishes_on_the_version_it_started_with() {
             );
         }
     });
-    assert_eq!((status, clean, done), (200, true, true));
+    assert_eq!((stream.status, stream.clean, done), (200, true, true));
+    // The stream was routed by v1 and finished after v2 took over.
+    assert_eq!(stream.header("x-sluice-model"), Some("v1"));
     assert_eq!(text, "Mock reply to: a b c d e f g h i j");
-    assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
+    assert_eq!(served_model(&stack), "v2");
+}
+
+#[test]
+fn stream_in_flight_finishes_on_the_translator_it_started_with() {
+    let stack = Stack::start(Options {
+        plugins: &["translator_openai_anthropic.wasm"],
+        mock_args: &["--chunk-delay-ms", "60"],
+        ..Options::default()
+    });
+    let url = format!("{}/v1/chat/completions", stack.base);
+    // `ant` speaks only Anthropic: the stream goes through the translator.
+    let body = json!({"model": "ant:claude-x", "stream": true,
+        "messages": [{"role": "user", "content": "a b c d e f g h i j"}]});
+    let small = json!({"model": "ant:claude-x",
+        "messages": [{"role": "user", "content": "hi"}]});
+    let mut removed = false;
+    let mut text = String::new();
+    let mut done = false;
+    let stream = stream_events(&url, &body, &[], |_, data| {
+        if !removed {
+            std::fs::remove_file(stack.plugins_dir.join("translator_openai_anthropic.wasm"))
+                .unwrap();
+            // New requests lose the translator while this stream keeps it.
+            assert!(eventually(Duration::from_secs(3), || {
+                stack.post("/v1/chat/completions", &small, &[]).status == 503
+            }));
+            removed = true;
+        }
+        if data == "[DONE]" {
+            done = true;
+        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+            text.push_str(
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap_or_default(),
+            );
+        }
+    });
+    assert!(removed);
+    assert_eq!((stream.status, stream.clean, done), (200, true, true));
+    assert_eq!(text, "Mock reply to: a b c d e f g h i j");
+    let r = stack.post("/v1/chat/completions", &small, &[]);
+    assert_eq!(r.json()["error"]["code"], "translator_unavailable");
 }
 
 #[test]
@@ -249,12 +301,13 @@ fn sighup_and_admin_reload_pick_up_changes_when_watching_is_off() {
         ..Options::default()
     });
     stack.install("test_router_versioned.wasm", "router.wasm");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        served_model(&stack),
-        "base",
+    // A watcher would reload within its 200 ms debounce; none does.
+    assert!(
+        stays(Duration::from_millis(600), || stack.plugins()["generation"]
+            == 1),
         "nothing watches the directory"
     );
+    assert_eq!(served_model(&stack), "base");
 
     let r = stack.admin_post("/admin/reload");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -382,7 +435,7 @@ fn redactor_and_evaluator_worlds_load() {
         r.text()
     );
     let mut done = false;
-    let (status, clean) = stream_events(
+    let Streamed { status, clean, .. } = stream_events(
         &format!("{}/v1/chat/completions", stack.base),
         &json!({"model": "mock:base", "stream": true,
             "messages": [{"role": "user", "content": "hello"}]}),

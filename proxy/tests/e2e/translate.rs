@@ -804,7 +804,7 @@ fn stream_in_flight_survives_translator_removal_and_requests_recover_after_reins
     let mut done = false;
     let mut finish = None;
     let mut after_removal = 0;
-    let (status, clean) = stream_events(&url, &body, &[], |event, data| {
+    let Streamed { status, clean, .. } = stream_events(&url, &body, &[], |event, data| {
         assert!(event.is_empty(), "no event: lines for OpenAI clients");
         if !removed {
             std::fs::remove_file(stack.plugins_dir.join(TRANSLATOR)).unwrap();
