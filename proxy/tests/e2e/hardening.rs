@@ -466,3 +466,29 @@ fn a_body_sent_in_several_chunks_is_reassembled_and_still_capped() {
     let too_big = send_chunked(&[r#"{"model":"mock:base","pad":""#, &big, r#""}"#]);
     assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
 }
+
+#[test]
+fn a_compiled_plugin_cache_open_to_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("cache");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = format!("[plugins]\ncache_dir = \"{}\"\n", dir.display());
+    let stack = Stack::start(Options {
+        plugins: &["test_router_versioned.wasm"],
+        config: &config,
+        ..Options::default()
+    });
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let r = stack.post("/v1/chat/completions", &chat_body(), &[]);
+    assert_eq!(r.header("x-sluice-model"), Some("v1"));
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "cwasm") {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod hostile;
 mod http2;
 mod intake;
 mod large;
+mod redact;
 mod reload;
 mod sdk;
 mod translate;
