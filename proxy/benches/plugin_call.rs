@@ -38,7 +38,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn request() -> Arc<RequestFacts> {
     Arc::new(RequestFacts {
         request_id: "req_0123456789abcdef".into(),
-        inbound_shape: ApiShape::Openai,
+        inbound_shape: sluice::api::Shape::OpenAi,
         model: "gpt-4o-mini".into(),
         canonical_model: "openai:gpt-4o-mini".into(),
         stream: false,

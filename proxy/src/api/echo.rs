@@ -5,7 +5,6 @@
 use bytes::Bytes;
 
 use super::{Shape, splice_string, top_level_model_span};
-use crate::plugins::bindings::SseEvent;
 
 pub struct ModelEcho {
     shape: Shape,
@@ -38,29 +37,28 @@ impl ModelEcho {
         }
     }
 
-    /// One stream event: every OpenAI chunk names the model; Anthropic names
-    /// it once, in `message_start.message`. Returns whether it changed.
-    pub fn event(&self, ev: &mut SseEvent) -> bool {
+    /// One stream event (its `event:` name and `data`): every OpenAI chunk
+    /// names the model; Anthropic names it once, in `message_start.message`.
+    /// Returns whether it changed.
+    pub fn event(&self, name: Option<&str>, data: &mut String) -> bool {
         if !self.rewrites {
             return false;
         }
         match self.shape {
-            Shape::OpenAi if ev.data != "[DONE]" => {
-                match top_level_model_span(ev.data.as_bytes()) {
-                    Some(span) => {
-                        let out = splice_string(ev.data.as_bytes(), span, &self.client_model);
-                        ev.data = String::from_utf8(out.to_vec()).unwrap_or_default();
-                        true
-                    }
-                    None => false,
+            Shape::OpenAi if data != "[DONE]" => match top_level_model_span(data.as_bytes()) {
+                Some(span) => {
+                    let out = splice_string(data.as_bytes(), span, &self.client_model);
+                    *data = String::from_utf8(out.to_vec()).unwrap_or_default();
+                    true
                 }
-            }
-            Shape::Anthropic if ev.event.as_deref() == Some("message_start") => {
-                if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&ev.data)
+                None => false,
+            },
+            Shape::Anthropic if name == Some("message_start") => {
+                if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(data)
                     && let Some(m) = v.get_mut("message").and_then(|m| m.get_mut("model"))
                 {
                     *m = self.client_model.as_str().into();
-                    ev.data = v.to_string();
+                    *data = v.to_string();
                     return true;
                 }
                 false
@@ -82,11 +80,8 @@ mod test {
         let same = ModelEcho::new(Shape::OpenAi, "gpt", "gpt");
         assert!(!same.rewrites());
         let a = ModelEcho::new(Shape::Anthropic, "mock:c", "c");
-        let mut ev = SseEvent {
-            event: Some("message_start".into()),
-            data: r#"{"type":"message_start","message":{"model":"c"}}"#.into(),
-        };
-        assert!(a.event(&mut ev));
-        assert!(ev.data.contains(r#""model":"mock:c""#), "{}", ev.data);
+        let mut data = String::from(r#"{"type":"message_start","message":{"model":"c"}}"#);
+        assert!(a.event(Some("message_start"), &mut data));
+        assert!(data.contains(r#""model":"mock:c""#), "{data}");
     }
 }

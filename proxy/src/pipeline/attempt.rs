@@ -14,11 +14,11 @@ use super::redact::Redaction;
 use crate::api::{ApiError, Shape, splice_string, top_level_model_span};
 use crate::config::ProviderKind;
 use crate::metrics;
+use crate::pipeline::RequestCtx;
 use crate::plugins::translator::TranslateContext;
 use crate::plugins::{Plugin, PluginKind};
 use crate::providers::{Provider, Upstream, UpstreamRequest};
 use crate::routing::Candidate;
-use crate::server::RequestCtx;
 
 /// One provider call, as recorded in the request context.
 #[derive(Debug, Clone)]

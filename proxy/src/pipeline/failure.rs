@@ -8,11 +8,11 @@ use pingora_proxy::Session;
 use crate::api::{ApiError, Shape};
 use crate::http::respond::{Stamp, write_error};
 use crate::metrics;
+use crate::pipeline::RequestCtx;
 use crate::plugins::translator::TranslateError;
 use crate::plugins::{PluginError, PluginKind};
 use crate::providers::UpstreamError;
 use crate::routing::RouteError;
-use crate::server::RequestCtx;
 
 /// How a stage ended a request early.
 #[derive(Debug)]

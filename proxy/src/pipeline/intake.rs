@@ -6,7 +6,7 @@ use pingora_proxy::Session;
 use super::Failure;
 use crate::api::{ApiError, ChatRequest, Shape};
 use crate::http::body::read_body;
-use crate::server::RequestCtx;
+use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn read_and_parse(

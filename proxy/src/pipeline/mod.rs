@@ -11,6 +11,7 @@
 //! ```
 
 mod attempt;
+mod ctx;
 mod failure;
 mod intake;
 mod own_routes;
@@ -24,12 +25,12 @@ use http::Method;
 use pingora_proxy::Session;
 
 pub use attempt::Attempt;
+pub use ctx::RequestCtx;
 pub use failure::Failure;
 pub use usage::Usage;
 
 use crate::api::{ApiError, Shape};
 use crate::http::request_id::request_id;
-use crate::server::RequestCtx;
 use crate::state::Gateway;
 
 /// Serve one data-plane request. Never fails: errors are answered in the

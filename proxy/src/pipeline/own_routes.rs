@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Failure;
 use crate::http::respond::{Stamp, write_full};
-use crate::server::RequestCtx;
+use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 use crate::versioning::{Negotiated, VERSION_HEADER, borrowed, today};
 

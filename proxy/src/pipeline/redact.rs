@@ -9,9 +9,9 @@ use bytes::Bytes;
 
 use super::Failure;
 use crate::api::{ApiError, ChatRequest};
+use crate::pipeline::RequestCtx;
 use crate::plugins::redactor::RedactContext;
 use crate::plugins::{FailMode, Plugin, PluginError, PluginKind};
-use crate::server::RequestCtx;
 
 /// The request after redaction, and the redactors the response must pass.
 #[derive(Default)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use pingora_proxy::Session;
 
 use super::Failure;
+use crate::pipeline::RequestCtx;
 use crate::plugins::RequestFacts;
 use crate::routing::{self, Canonical, normalize};
-use crate::server::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn decide(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Failure> {
@@ -44,7 +44,7 @@ pub fn facts(session: &Session, ctx: &RequestCtx, canonical: &Canonical) -> Arc<
     let req = ctx.request.as_ref().expect("the parse stage ran");
     Arc::new(RequestFacts {
         request_id: ctx.request_id.clone(),
-        inbound_shape: req.shape.into(),
+        inbound_shape: req.shape,
         model: req.model.clone(),
         canonical_model: canonical.id(),
         stream: req.stream,

@@ -209,7 +209,7 @@ impl StreamStages {
         let echo = self.translator.is_none();
         for mut ev in batch {
             if echo {
-                self.echo.event(&mut ev);
+                self.echo.event(ev.event.as_deref(), &mut ev.data);
             }
             self.ends.observe(self.client, &ev);
             write_event(&ev, &mut self.out);

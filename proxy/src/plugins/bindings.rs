@@ -5,14 +5,21 @@
 //! interfaces; the other worlds reuse them, so the host implements each
 //! once. `context` resources are the host's own types (`context.rs`).
 
+/// The host side of a `request` handle: the facts one call may read.
+pub struct RequestHandle(pub std::sync::Arc<crate::plugins::facts::RequestFacts>);
+/// The host side of an `exchange` handle.
+pub struct ExchangeHandle(pub std::sync::Arc<crate::plugins::facts::ExchangeFacts>);
+
 pub mod router {
+    pub use super::{ExchangeHandle, RequestHandle};
+
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "router",
         exports: { default: async },
         with: {
-            "sluice:plugin/context.request": crate::plugins::context::RequestHandle,
-            "sluice:plugin/context.exchange": crate::plugins::context::ExchangeHandle,
+            "sluice:plugin/context.request": RequestHandle,
+            "sluice:plugin/context.exchange": ExchangeHandle,
         },
     });
 }

@@ -1,7 +1,6 @@
-//! The `context` interface: what a plugin may read about the request or
-//! exchange it is called for. The host builds the facts once per request
-//! and hands each call an owned handle to them; a getter copies only what
-//! the guest asks for.
+//! The host side of the `context` interface: each call gets an owned handle
+//! to the request's (or exchange's) facts; a getter copies only what the
+//! guest asks for.
 
 use std::sync::Arc;
 
@@ -9,90 +8,12 @@ use bytes::Bytes;
 use wasmtime::component::Resource;
 
 use super::bindings::context::{Host, HostExchange, HostRequest};
-use super::bindings::{ApiShape, CustomerTier, Target, Usage};
+use super::bindings::{ApiShape, CustomerTier, ExchangeHandle, RequestHandle, Target, Usage};
+use super::facts::{ExchangeFacts, RequestFacts, Tier};
 use super::state::HostState;
 
-/// Request headers no plugin ever reads: credentials of the client.
-pub const CREDENTIAL_HEADERS: [&str; 8] = [
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "cookie",
-    "set-cookie",
-    "x-amz-security-token",
-];
-
-/// Whether a header may be shown to plugins (and logs).
-pub fn is_credential(name: &str) -> bool {
-    CREDENTIAL_HEADERS
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(name))
-}
-
-/// Who is calling, once keys exist.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    pub key_id: String,
-    pub user_id: Option<String>,
-    pub team_id: Option<String>,
-    pub workspace: Option<String>,
-    pub tier: Option<CustomerTier>,
-}
-
-/// A request as plugins see it.
-#[derive(Debug, Clone)]
-pub struct RequestFacts {
-    pub request_id: String,
-    pub inbound_shape: ApiShape,
-    pub model: String,
-    pub canonical_model: String,
-    pub stream: bool,
-    /// Lower-case names; credentials already removed.
-    pub headers: Vec<(String, String)>,
-    pub message_count: u32,
-    pub body: Bytes,
-    pub estimated_input_tokens: u64,
-    pub max_output_tokens: Option<u64>,
-    pub tool_names: Vec<String>,
-    pub caller: Option<Caller>,
-    /// (provider, model), in the order they would be tried.
-    pub candidates: Vec<(String, String)>,
-}
-
-impl RequestFacts {
-    /// Keep the headers plugins may read, as (lower-case name, value).
-    pub fn visible_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
-        headers
-            .iter()
-            .filter(|(n, _)| !is_credential(n.as_str()))
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect()
-    }
-}
-
-/// A finished exchange as evaluators see it.
-#[derive(Debug, Clone)]
-pub struct ExchangeFacts {
-    pub request: Arc<RequestFacts>,
-    pub provider: String,
-    pub model: String,
-    pub status: u16,
-    pub latency_ms: u64,
-    pub response_body: Bytes,
-    pub answer_text: String,
-    pub usage: Option<Usage>,
-    pub cost_usd: Option<String>,
-}
-
-/// The host side of a `request` handle.
-pub struct RequestHandle(pub Arc<RequestFacts>);
-/// The host side of an `exchange` handle.
-pub struct ExchangeHandle(pub Arc<ExchangeFacts>);
-
 impl HostState {
-    /// A handle to `facts` for one call; removed again by [`Self::forget`].
+    /// A handle to `facts` for one call; the caller removes it afterwards.
     pub fn lend_request(
         &mut self,
         facts: &Arc<RequestFacts>,
@@ -125,7 +46,7 @@ fn empty_request() -> &'static RequestFacts {
     static EMPTY: std::sync::OnceLock<RequestFacts> = std::sync::OnceLock::new();
     EMPTY.get_or_init(|| RequestFacts {
         request_id: String::new(),
-        inbound_shape: ApiShape::Openai,
+        inbound_shape: crate::api::Shape::OpenAi,
         model: String::new(),
         canonical_model: String::new(),
         stream: false,
@@ -148,7 +69,7 @@ impl HostRequest for HostState {
     }
 
     fn inbound_shape(&mut self, r: Resource<RequestHandle>) -> ApiShape {
-        self.request(&r).inbound_shape
+        self.request(&r).inbound_shape.into()
     }
 
     fn model(&mut self, r: Resource<RequestHandle>) -> String {
@@ -216,7 +137,11 @@ impl HostRequest for HostState {
     }
 
     fn tier(&mut self, r: Resource<RequestHandle>) -> Option<CustomerTier> {
-        self.request(&r).caller.as_ref()?.tier
+        Some(match self.request(&r).caller.as_ref()?.tier? {
+            Tier::Trial => CustomerTier::Trial,
+            Tier::Paid => CustomerTier::Paid,
+            Tier::Internal => CustomerTier::Internal,
+        })
     }
 
     fn candidates(&mut self, r: Resource<RequestHandle>) -> Vec<Target> {
@@ -249,7 +174,7 @@ impl HostExchange for HostState {
 
     fn inbound_shape(&mut self, r: Resource<ExchangeHandle>) -> ApiShape {
         self.exchange(&r)
-            .map_or(ApiShape::Openai, |e| e.request.inbound_shape)
+            .map_or(ApiShape::Openai, |e| e.request.inbound_shape.into())
     }
 
     fn provider(&mut self, r: Resource<ExchangeHandle>) -> String {
@@ -301,7 +226,12 @@ impl HostExchange for HostState {
     }
 
     fn usage(&mut self, r: Resource<ExchangeHandle>) -> Option<Usage> {
-        self.exchange(&r)?.usage
+        let t = self.exchange(&r)?.usage?;
+        Some(Usage {
+            input_tokens: t.input,
+            output_tokens: t.output,
+            cached_input_tokens: t.cached_input,
+        })
     }
 
     fn cost_usd(&mut self, r: Resource<ExchangeHandle>) -> Option<String> {

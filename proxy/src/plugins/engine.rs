@@ -20,16 +20,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 
 use super::PluginError;
 use super::bindings;
+use super::limits::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_PLUGIN_MEMORY, MAX_TABLES};
 use super::state::HostState;
 
 /// How often the epoch advances. Guests yield and deadlines are checked
 /// once per tick; waking 1000 times a second costs nothing measurable.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
-
-/// Upper bound on any one plugin memory, whatever a policy asks for: the
-/// pooling allocator reserves slots of this size up front (virtual address
-/// space only).
-pub const MAX_PLUGIN_MEMORY: usize = 512 << 20;
 
 /// Live component instances across all plugins (warm pools, streams in
 /// flight) by default. Bounds what a flood of concurrent streams can pin;
@@ -88,9 +84,9 @@ impl PluginEngine {
             .total_memories(slots * 4)
             .total_tables(slots * 8)
             .total_stacks(slots)
-            .max_core_instances_per_component(super::limits::MAX_CORE_INSTANCES as u32)
-            .max_memories_per_component(super::limits::MAX_MEMORIES as u32)
-            .max_tables_per_component(super::limits::MAX_TABLES as u32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES as u32)
+            .max_memories_per_component(MAX_MEMORIES as u32)
+            .max_tables_per_component(MAX_TABLES as u32)
             .max_memory_size(MAX_PLUGIN_MEMORY);
 
         let mut config = Config::new();

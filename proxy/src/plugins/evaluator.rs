@@ -5,7 +5,8 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use super::PluginError;
-use super::context::{ExchangeFacts, ExchangeHandle};
+use super::bindings::ExchangeHandle;
+use super::facts::ExchangeFacts;
 use super::limits::metered;
 use super::plugin::{Exports, Plugin};
 

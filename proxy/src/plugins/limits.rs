@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-use super::engine::MAX_PLUGIN_MEMORY;
-use super::policy::Binding;
+/// Upper bound on any one plugin memory, whatever a policy asks for: the
+/// pooling allocator reserves slots of this size up front (virtual address
+/// space only).
+pub const MAX_PLUGIN_MEMORY: usize = 512 << 20;
 
 /// Extra memory a call gets per byte of input. A JSON document parsed into
 /// a `serde_json::Value` tree, rebuilt in another shape and serialized
@@ -51,16 +53,15 @@ pub struct CallBudget {
 }
 
 impl CallBudget {
-    /// The binding's base limits, grown for `input_bytes` of input.
-    pub fn for_input(binding: &Binding, input_bytes: usize) -> Self {
+    /// A binding's base limits, grown for `input_bytes` of input.
+    pub fn for_input(base_memory: usize, base_deadline: Duration, input_bytes: usize) -> Self {
         let extra_memory = input_bytes.saturating_mul(MEMORY_PER_INPUT_BYTE);
         let extra_time = TIME_PER_INPUT_MIB.mul_f64(input_bytes as f64 / (1 << 20) as f64);
         Self {
-            memory_bytes: binding
-                .memory_bytes
+            memory_bytes: base_memory
                 .saturating_add(extra_memory)
                 .min(MAX_PLUGIN_MEMORY),
-            deadline: binding.deadline + extra_time,
+            deadline: base_deadline + extra_time,
             input_bytes,
         }
     }
@@ -276,6 +277,7 @@ impl ResourceLimiter for Limiter {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::plugins::policy::Binding;
 
     #[tokio::test]
     async fn only_running_time_is_charged() {
@@ -323,18 +325,18 @@ mod test {
     #[test]
     fn budget_grows_with_input_and_stays_capped() {
         let b = Binding::default();
-        let small = CallBudget::for_input(&b, 100);
+        let small = CallBudget::for_input(b.memory_bytes, b.deadline, 100);
         assert_eq!(
             small.memory_bytes,
             b.memory_bytes + 100 * MEMORY_PER_INPUT_BYTE
         );
         assert!(!small.blames_input());
-        let ten_mib = CallBudget::for_input(&b, 10 << 20);
+        let ten_mib = CallBudget::for_input(b.memory_bytes, b.deadline, 10 << 20);
         assert!(ten_mib.memory_bytes >= 240 << 20);
         assert!(ten_mib.deadline >= b.deadline + Duration::from_secs(4));
         assert!(ten_mib.wall_limit() > ten_mib.deadline * 4);
         assert!(ten_mib.blames_input());
-        let huge = CallBudget::for_input(&b, 1 << 30);
+        let huge = CallBudget::for_input(b.memory_bytes, b.deadline, 1 << 30);
         assert_eq!(huge.memory_bytes, MAX_PLUGIN_MEMORY);
     }
 }

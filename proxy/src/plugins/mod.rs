@@ -9,9 +9,10 @@
 
 mod abi;
 pub mod bindings;
-pub mod context;
+mod context;
 mod engine;
 pub mod evaluator;
+mod facts;
 mod health;
 mod limits;
 mod loader;
@@ -27,8 +28,8 @@ use std::future::Future;
 
 pub use abi::ABI;
 pub use bindings::{ApiShape, PluginKind};
-pub use context::{Caller, ExchangeFacts, RequestFacts, is_credential};
 pub use engine::{DEFAULT_MAX_INSTANCES, PluginEngine};
+pub use facts::{Caller, ExchangeFacts, RequestFacts, Tier, Tokens, is_credential};
 pub use health::HealthReport;
 pub use limits::BLAME_INPUT_BYTES;
 pub use loader::{FileStatus, PluginSet, describe_file, load_plugins};

@@ -125,7 +125,7 @@ impl KindPre {
             })
         });
         let clock = store.data().limiter.clock.clone();
-        let budget = CallBudget::for_input(binding, 0);
+        let budget = binding.budget(0);
         clock.arm(budget.deadline);
         store.set_epoch_deadline(1);
         let exports = match self {
@@ -162,7 +162,7 @@ impl KindPre {
 
 impl Warm {
     pub(super) async fn describe(&mut self, binding: &Binding) -> wasmtime::Result<PluginInfo> {
-        let budget = CallBudget::for_input(binding, 0);
+        let budget = binding.budget(0);
         self.arm(&budget);
         let clock = &self.clock;
         match &self.exports {
@@ -272,7 +272,7 @@ impl Plugin {
         let mut call = Call {
             plugin: self,
             admit,
-            budget: CallBudget::for_input(&self.binding, input_bytes),
+            budget: self.binding.budget(input_bytes),
             started: Instant::now(),
             warm: None,
         };
@@ -305,7 +305,7 @@ impl Plugin {
     /// Run one more call on an instance a stream holds (already admitted):
     /// arm it for `input_bytes`, and after the call record its outcome.
     pub(super) fn step(&self, warm: &mut Warm, input_bytes: usize) -> Call<'_> {
-        let budget = CallBudget::for_input(&self.binding, input_bytes);
+        let budget = self.binding.budget(input_bytes);
         warm.arm(&budget);
         Call {
             plugin: self,
@@ -331,7 +331,7 @@ impl Plugin {
 
     /// Deadline for work outside a budgeted call (a resource destructor).
     pub(super) fn arm_base(&self, warm: &mut Warm) {
-        warm.arm(&CallBudget::for_input(&self.binding, 0));
+        warm.arm(&self.binding.budget(0));
     }
 }
 

@@ -91,6 +91,13 @@ pub struct Binding {
     pub config: Arc<str>,
 }
 
+impl Binding {
+    /// What one call on `input_bytes` of input may use.
+    pub fn budget(&self, input_bytes: usize) -> super::limits::CallBudget {
+        super::limits::CallBudget::for_input(self.memory_bytes, self.deadline, input_bytes)
+    }
+}
+
 impl Default for Binding {
     fn default() -> Self {
         Self {
@@ -161,11 +168,11 @@ fn resolve(raw: RawBinding) -> Result<Binding, String> {
     let defaults = Binding::default();
     let memory_mib = raw.memory_limit_mib.unwrap_or(DEFAULT_MEMORY_MIB);
     let memory_bytes = (memory_mib as usize) << 20;
-    if memory_mib == 0 || memory_bytes > super::engine::MAX_PLUGIN_MEMORY {
+    if memory_mib == 0 || memory_bytes > super::limits::MAX_PLUGIN_MEMORY {
         return Err(format!(
             "plugin {:?}: memory_limit_mib must be 1..={}",
             raw.name,
-            super::engine::MAX_PLUGIN_MEMORY >> 20
+            super::limits::MAX_PLUGIN_MEMORY >> 20
         ));
     }
     let deadline = raw

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use super::PluginError;
+use super::bindings::RequestHandle;
 use super::bindings::router::exports::sluice::plugin::routing::Decision;
-use super::context::{RequestFacts, RequestHandle};
+use super::facts::RequestFacts;
 use super::limits::metered;
 use super::plugin::{Exports, Plugin};
 

@@ -1,8 +1,6 @@
 //! The pingora `ProxyHttp` implementation: phases only. Each phase's doc
 //! says when it runs and what its result means; the work is in `pipeline`.
 
-mod ctx;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,10 +9,8 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_proxy::{ProxyHttp, Session};
 
-pub use ctx::RequestCtx;
-
 use crate::metrics;
-use crate::pipeline;
+use crate::pipeline::{self, RequestCtx};
 use crate::state::Gateway;
 
 /// The data plane.

@@ -8,7 +8,7 @@ use super::super::attempt::{Exchange, count_upstream_error};
 use super::stamp;
 use crate::api::ApiError;
 use crate::http::respond::{write_error, write_full};
-use crate::server::RequestCtx;
+use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn relay(

@@ -10,7 +10,7 @@ use pingora_proxy::Session;
 use super::Failure;
 use super::attempt::Exchange;
 use crate::http::respond::Stamp;
-use crate::server::RequestCtx;
+use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn respond(

@@ -13,7 +13,7 @@ use super::super::failure::stream_event;
 use super::super::redact::Redaction;
 use super::super::stages::{StreamPlan, StreamStages};
 use super::stamp;
-use crate::server::RequestCtx;
+use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn relay(

@@ -12,8 +12,8 @@ use super::super::usage;
 use super::stamp;
 use crate::api::{ApiError, ModelEcho};
 use crate::http::respond::write_full;
+use crate::pipeline::RequestCtx;
 use crate::plugins::{PluginError, PluginKind};
-use crate::server::RequestCtx;
 use crate::state::Gateway;
 
 pub async fn relay(

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::{Attempt, Usage};
 use crate::api::{ChatRequest, Shape};
-use crate::pipeline::{Attempt, Usage};
 use crate::plugins::{Caller, RequestFacts};
 use crate::routing::Route;
 use crate::state::Snapshot;
