@@ -58,7 +58,7 @@ pub async fn request(ctx: &RequestCtx) -> Result<Redaction, Failure> {
                 }
                 out.passes.push((plugin.clone(), r.state));
             }
-            Ok(Err(rejection)) => return Err(refused(plugin, rejection)),
+            Ok(Err(rejection)) => return Err(refused(plugin.name(), rejection)),
             Err(e) if skippable(plugin, &e) => out.passes.push((plugin.clone(), None)),
             Err(e) => return Err(Failure::plugin(plugin.name(), PluginKind::Redactor, e)),
         }
@@ -80,8 +80,8 @@ pub async fn request(ctx: &RequestCtx) -> Result<Redaction, Failure> {
     Ok(out)
 }
 
-/// A refusal by a redactor, in client terms.
-pub fn refused(plugin: &Plugin, r: crate::plugins::bindings::Rejection) -> Failure {
+/// A refusal by the redactor named `plugin`, in client terms.
+pub fn refused(plugin: &str, r: crate::plugins::bindings::Rejection) -> Failure {
     let status = if (400..=599).contains(&r.status) {
         r.status
     } else {
@@ -90,7 +90,7 @@ pub fn refused(plugin: &Plugin, r: crate::plugins::bindings::Rejection) -> Failu
     Failure::Api(ApiError::new(
         status,
         r.code,
-        format!("{} (redactor {})", r.message, plugin.name()),
+        format!("{} (redactor {plugin})", r.message),
     ))
 }
 

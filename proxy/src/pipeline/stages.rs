@@ -107,6 +107,12 @@ impl StreamStages {
             return Ok(chunk);
         }
         let events = std::mem::take(&mut self.events);
+        self.run(events).await?;
+        Ok(self.take_out())
+    }
+
+    /// Provider events through every stage, in order.
+    async fn run(&mut self, events: Vec<SseEvent>) -> Result<(), Failure> {
         for ev in events {
             self.usage.observe(&ev);
             let batch = match &mut self.translator {
@@ -115,7 +121,7 @@ impl StreamStages {
             };
             self.after_translation(batch).await?;
         }
-        Ok(self.take_out())
+        Ok(())
     }
 
     /// The provider's stream ended: flush every stage and, when the client
@@ -124,14 +130,7 @@ impl StreamStages {
     pub async fn finish(mut self, request_id: &str) -> Result<Bytes, Failure> {
         let mut events = Vec::new();
         self.parser.finish(&mut events);
-        for ev in events {
-            self.usage.observe(&ev);
-            let batch = match &mut self.translator {
-                Some(t) => translate(t, &ev).await?,
-                None => vec![ev],
-            };
-            self.after_translation(batch).await?;
-        }
+        self.run(events).await?;
         if let Some(t) = self.translator.take() {
             let name = t.plugin().name().to_owned();
             let tail = t
@@ -145,17 +144,7 @@ impl StreamStages {
             let plugin = r.plugin().name().to_owned();
             match r.finish().await {
                 Ok(Ok(tail)) => self.after_translation(tail).await?,
-                Ok(Err(rejection)) => {
-                    return Err(Failure::Api(ApiError::new(
-                        if (400..=599).contains(&rejection.status) {
-                            rejection.status
-                        } else {
-                            403
-                        },
-                        rejection.code,
-                        format!("{} (redactor {plugin})", rejection.message),
-                    )));
-                }
+                Ok(Err(rejection)) => return Err(refused(&plugin, rejection)),
                 Err(e) => return Err(Failure::plugin(&plugin, PluginKind::Redactor, e)),
             }
         }
@@ -186,7 +175,7 @@ impl StreamStages {
                 match self.redactors[i].push(ev).await {
                     Ok(Ok(evs)) => next.extend(evs),
                     Ok(Err(rejection)) => {
-                        return Err(refused(self.redactors[i].plugin(), rejection));
+                        return Err(refused(self.redactors[i].plugin().name(), rejection));
                     }
                     Err(e) => {
                         failed = Some(e);
@@ -265,35 +254,31 @@ fn is_error_event(data: &str) -> bool {
 mod test {
     use super::*;
 
-    fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.map(str::to_owned),
-            data: data.to_owned(),
-        }
-    }
-
     #[test]
     fn the_last_event_decides_whether_a_stream_ended() {
         let mut e = EndCheck::default();
-        e.observe(Shape::OpenAi, &ev(None, "[DONE]"));
+        e.observe(Shape::OpenAi, &SseEvent::new(None, "[DONE]"));
         assert!(e.ended());
         // A chunk that merely mentions the marker does not end it.
         e.observe(
             Shape::OpenAi,
-            &ev(
+            &SseEvent::new(
                 None,
                 r#"{"choices":[{"delta":{"content":"[DONE] error message_stop"}}]}"#,
             ),
         );
         assert!(!e.ended());
-        e.observe(Shape::OpenAi, &ev(None, r#"{"error":{"message":"x"}}"#));
+        e.observe(
+            Shape::OpenAi,
+            &SseEvent::new(None, r#"{"error":{"message":"x"}}"#),
+        );
         assert!(e.ended());
         let mut a = EndCheck::default();
-        a.observe(Shape::Anthropic, &ev(Some("message_stop"), "{}"));
+        a.observe(Shape::Anthropic, &SseEvent::new(Some("message_stop"), "{}"));
         assert!(a.ended());
         a.observe(
             Shape::Anthropic,
-            &ev(Some("ping"), r#"{"type":"message_stop"}"#),
+            &SseEvent::new(Some("ping"), r#"{"type":"message_stop"}"#),
         );
         assert!(!a.ended());
     }

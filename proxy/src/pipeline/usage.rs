@@ -108,13 +108,6 @@ impl UsageCapture {
 mod test {
     use super::*;
 
-    fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.map(str::to_owned),
-            data: data.to_owned(),
-        }
-    }
-
     #[test]
     fn reads_both_shapes() {
         let o = from_body(
@@ -129,15 +122,15 @@ mod test {
             })
         );
         let mut a = UsageCapture::new(Shape::Anthropic);
-        a.observe(&ev(
+        a.observe(&SseEvent::new(
             Some("message_start"),
             r#"{"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}}"#,
         ));
-        a.observe(&ev(
+        a.observe(&SseEvent::new(
             Some("content_block_delta"),
             r#"{"usage":{"output_tokens":99}}"#,
         ));
-        a.observe(&ev(
+        a.observe(&SseEvent::new(
             Some("message_delta"),
             r#"{"type":"message_delta","usage":{"output_tokens":4}}"#,
         ));

@@ -65,3 +65,14 @@ pub use router::sluice::plugin::types::{
     ApiShape, CustomerTier, PluginInfo, PluginKind, Rejection, SseEvent, Target, Usage,
 };
 pub use router::sluice::plugin::{context, host};
+
+#[cfg(test)]
+impl SseEvent {
+    /// An event for unit tests.
+    pub fn new(event: Option<&str>, data: &str) -> Self {
+        Self {
+            event: event.map(str::to_owned),
+            data: data.to_owned(),
+        }
+    }
+}

@@ -7,6 +7,59 @@
 //! asynchronously on warm pooled instances under a per-call budget, behind a
 //! circuit breaker. The host knows nothing of snapshots or serving.
 
+/// One call on a pooled (or fresh) instance of `$plugin`, budgeted for
+/// `$input` bytes: `$call` is the guest call, written against the instance
+/// `$w`. Evaluates to the settled result.
+macro_rules! one_call {
+    ($plugin:expr, $input:expr, |$w:ident| $call:expr) => {{
+        let mut call = $plugin.begin($input).await?;
+        let budget = call.budget;
+        let $w = call.warm();
+        let r = $crate::plugins::limits::metered(&$w.clock, &budget, $call).await;
+        call.settle(r)
+    }};
+}
+
+/// Construct a guest resource for one stream on an instance of `$plugin`
+/// (an `Arc<Plugin>`) and hold both (`Held`): `$call` is the constructor
+/// call, written against the instance `$w`.
+macro_rules! open_held {
+    ($plugin:expr, |$w:ident| $call:expr) => {{
+        let mut call = $plugin.begin(0).await?;
+        let budget = call.budget;
+        let $w = call.warm();
+        let r = $crate::plugins::limits::metered(&$w.clock, &budget, $call).await;
+        let (resource, warm) = call.settle_keep(r)?;
+        $crate::plugins::plugin::Held {
+            plugin: $plugin.clone(),
+            warm: Some(warm),
+            resource,
+        }
+    }};
+}
+
+/// One more call on the instance a stream holds in `$held` (a `Held`):
+/// `$call` is written against the instance `$w` and the guest resource
+/// `$res`. A failure drops the instance.
+macro_rules! held_call {
+    ($held:expr, $input:expr, |$w:ident, $res:ident| $call:expr) => {{
+        let held = &mut $held;
+        let $res = held.resource;
+        let Some($w) = held.warm.as_mut() else {
+            return Err($crate::plugins::PluginError::Trap(
+                "this stream's plugin failed earlier".into(),
+            ));
+        };
+        let call = held.plugin.step($w, $input);
+        let r = $crate::plugins::limits::metered(&$w.clock, &call.budget, $call).await;
+        let r = call.settle_step(r);
+        if r.is_err() {
+            held.warm = None;
+        }
+        r
+    }};
+}
+
 mod abi;
 pub mod bindings;
 mod context;

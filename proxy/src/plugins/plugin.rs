@@ -323,15 +323,33 @@ impl Plugin {
             let _ = self.pool.push(warm);
         }
     }
+}
 
-    /// Give a stream's instance back once its resource is dropped.
-    pub(super) fn release(&self, warm: Warm) {
-        self.checkin(warm);
-    }
+/// A guest resource (a stream translator or redactor) and the instance it
+/// lives on, held for the life of one stream. Dropped midway (client gone,
+/// upstream failed), the instance goes with it.
+pub(super) struct Held {
+    pub(super) plugin: Arc<Plugin>,
+    /// `None` once a call failed: the instance is dropped, never reused.
+    pub(super) warm: Option<Warm>,
+    pub(super) resource: wasmtime::component::ResourceAny,
+}
 
-    /// Deadline for work outside a budgeted call (a resource destructor).
-    pub(super) fn arm_base(&self, warm: &mut Warm) {
-        warm.arm(&self.binding.budget(0));
+impl Held {
+    /// The stream ended well: drop the guest resource and give the
+    /// instance back to the pool.
+    pub(super) async fn close(&mut self) {
+        if let Some(mut warm) = self.warm.take() {
+            warm.arm(&self.plugin.binding.budget(0));
+            if self
+                .resource
+                .resource_drop_async(&mut warm.store)
+                .await
+                .is_ok()
+            {
+                self.plugin.checkin(warm);
+            }
+        }
     }
 }
 

@@ -3,12 +3,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::ResourceAny;
-
 use super::PluginError;
 use super::bindings::{Rejection, SseEvent};
-use super::limits::metered;
-use super::plugin::{Exports, Plugin, Warm};
+use super::plugin::{Exports, Held, Plugin};
 
 pub use super::bindings::redactor::exports::sluice::plugin::redaction::{
     RedactContext, RedactedRequest,
@@ -32,16 +29,8 @@ impl Plugin {
         ctx: &RedactContext,
         body: &str,
     ) -> Result<Redacted<RedactedRequest>, PluginError> {
-        let mut call = self.begin(body.len()).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            redaction(&w.exports).call_redact_request(&mut w.store, ctx, body),
-        )
-        .await;
-        call.settle(r)
+        one_call!(self, body.len(), |w| redaction(&w.exports)
+            .call_redact_request(&mut w.store, ctx, body))
     }
 
     pub async fn redact_response(
@@ -50,16 +39,8 @@ impl Plugin {
         state: Option<&str>,
         body: &str,
     ) -> Result<Redacted<Option<String>>, PluginError> {
-        let mut call = self.begin(body.len()).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            redaction(&w.exports).call_redact_response(&mut w.store, ctx, state, body),
-        )
-        .await;
-        call.settle(r)
+        one_call!(self, body.len(), |w| redaction(&w.exports)
+            .call_redact_response(&mut w.store, ctx, state, body))
     }
 
     pub async fn open_redaction(
@@ -67,83 +48,31 @@ impl Plugin {
         ctx: &RedactContext,
         state: Option<&str>,
     ) -> Result<StreamRedaction, PluginError> {
-        let mut call = self.begin(0).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            redaction(&w.exports)
-                .stream_redactor()
-                .call_constructor(&mut w.store, ctx, state),
-        )
-        .await;
-        let (resource, warm) = call.settle_keep(r)?;
-        Ok(StreamRedaction {
-            plugin: self.clone(),
-            warm: Some(warm),
-            resource,
-        })
+        Ok(StreamRedaction(open_held!(self, |w| redaction(&w.exports)
+            .stream_redactor()
+            .call_constructor(&mut w.store, ctx, state))))
     }
 }
 
 /// One response stream being redacted on one instance.
-pub struct StreamRedaction {
-    plugin: Arc<Plugin>,
-    warm: Option<Warm>,
-    resource: ResourceAny,
-}
+pub struct StreamRedaction(Held);
 
 impl StreamRedaction {
     pub fn plugin(&self) -> &Plugin {
-        &self.plugin
+        &self.0.plugin
     }
 
     pub async fn push(&mut self, event: &SseEvent) -> Result<Redacted<Vec<SseEvent>>, PluginError> {
-        let Some(warm) = self.warm.as_mut() else {
-            return Err(PluginError::Trap("stream redactor already failed".into()));
-        };
-        let call = self.plugin.step(warm, event.data.len());
-        let r = metered(
-            &warm.clock,
-            &call.budget,
-            redaction(&warm.exports).stream_redactor().call_push(
-                &mut warm.store,
-                self.resource,
-                event,
-            ),
-        )
-        .await;
-        let r = call.settle_step(r);
-        if r.is_err() {
-            self.warm = None;
-        }
-        r
+        held_call!(self.0, event.data.len(), |w, res| redaction(&w.exports)
+            .stream_redactor()
+            .call_push(&mut w.store, res, event))
     }
 
     pub async fn finish(mut self) -> Result<Redacted<Vec<SseEvent>>, PluginError> {
-        let Some(mut warm) = self.warm.take() else {
-            return Err(PluginError::Trap("stream redactor already failed".into()));
-        };
-        let call = self.plugin.step(&mut warm, 0);
-        let r = metered(
-            &warm.clock,
-            &call.budget,
-            redaction(&warm.exports)
-                .stream_redactor()
-                .call_finish(&mut warm.store, self.resource),
-        )
-        .await;
-        let out = call.settle_step(r)?;
-        self.plugin.arm_base(&mut warm);
-        if self
-            .resource
-            .resource_drop_async(&mut warm.store)
-            .await
-            .is_ok()
-        {
-            self.plugin.release(warm);
-        }
+        let out = held_call!(self.0, 0, |w, res| redaction(&w.exports)
+            .stream_redactor()
+            .call_finish(&mut w.store, res))?;
+        self.0.close().await;
         Ok(out)
     }
 }

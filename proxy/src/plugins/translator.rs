@@ -3,12 +3,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::ResourceAny;
-
 use super::PluginError;
 use super::bindings::SseEvent;
-use super::limits::metered;
-use super::plugin::{Exports, Plugin, Warm};
+use super::plugin::{Exports, Held, Plugin};
 
 pub use super::bindings::translator::exports::sluice::plugin::translation::{
     TranslateContext, TranslateError,
@@ -33,16 +30,8 @@ impl Plugin {
         ctx: &TranslateContext,
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
-        let mut call = self.begin(body.len()).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            translation(&w.exports).call_translate_request(&mut w.store, ctx, body),
-        )
-        .await;
-        call.settle(r)
+        one_call!(self, body.len(), |w| translation(&w.exports)
+            .call_translate_request(&mut w.store, ctx, body))
     }
 
     /// Provider-shape response body → client-shape response body.
@@ -51,16 +40,8 @@ impl Plugin {
         ctx: &TranslateContext,
         body: &str,
     ) -> Result<Translated<String>, PluginError> {
-        let mut call = self.begin(body.len()).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            translation(&w.exports).call_translate_response(&mut w.store, ctx, body),
-        )
-        .await;
-        call.settle(r)
+        one_call!(self, body.len(), |w| translation(&w.exports)
+            .call_translate_response(&mut w.store, ctx, body))
     }
 
     /// Start translating one response stream. The stream keeps this plugin
@@ -69,37 +50,20 @@ impl Plugin {
         self: &Arc<Self>,
         ctx: &TranslateContext,
     ) -> Result<StreamTranslation, PluginError> {
-        let mut call = self.begin(0).await?;
-        let budget = call.budget;
-        let w = call.warm();
-        let r = metered(
-            &w.clock,
-            &budget,
-            translation(&w.exports)
-                .stream_translator()
-                .call_constructor(&mut w.store, ctx),
+        Ok(StreamTranslation(open_held!(self, |w| translation(
+            &w.exports
         )
-        .await;
-        let (resource, warm) = call.settle_keep(r)?;
-        Ok(StreamTranslation {
-            plugin: self.clone(),
-            warm: Some(warm),
-            resource,
-        })
+        .stream_translator()
+        .call_constructor(&mut w.store, ctx))))
     }
 }
 
 /// One response stream being translated on one instance.
-pub struct StreamTranslation {
-    plugin: Arc<Plugin>,
-    /// `None` once a call failed: the instance is dropped, never reused.
-    warm: Option<Warm>,
-    resource: ResourceAny,
-}
+pub struct StreamTranslation(Held);
 
 impl StreamTranslation {
     pub fn plugin(&self) -> &Plugin {
-        &self.plugin
+        &self.0.plugin
     }
 
     /// Feed one upstream event; returns the events to send the client.
@@ -107,52 +71,18 @@ impl StreamTranslation {
         &mut self,
         event: &SseEvent,
     ) -> Result<Translated<Vec<SseEvent>>, PluginError> {
-        let Some(warm) = self.warm.as_mut() else {
-            return Err(PluginError::Trap("stream translator already failed".into()));
-        };
-        let call = self.plugin.step(warm, event.data.len());
-        let r = metered(
-            &warm.clock,
-            &call.budget,
-            translation(&warm.exports).stream_translator().call_push(
-                &mut warm.store,
-                self.resource,
-                event,
-            ),
-        )
-        .await;
-        let r = call.settle_step(r);
-        if r.is_err() {
-            self.warm = None;
-        }
-        r
+        held_call!(self.0, event.data.len(), |w, res| translation(&w.exports)
+            .stream_translator()
+            .call_push(&mut w.store, res, event))
     }
 
     /// The upstream stream ended: flush what is still owed to the client and
     /// return the instance to its pool.
     pub async fn finish(mut self) -> Result<Vec<SseEvent>, PluginError> {
-        let Some(mut warm) = self.warm.take() else {
-            return Err(PluginError::Trap("stream translator already failed".into()));
-        };
-        let call = self.plugin.step(&mut warm, 0);
-        let r = metered(
-            &warm.clock,
-            &call.budget,
-            translation(&warm.exports)
-                .stream_translator()
-                .call_finish(&mut warm.store, self.resource),
-        )
-        .await;
-        let out = call.settle_step(r)?;
-        self.plugin.arm_base(&mut warm);
-        if self
-            .resource
-            .resource_drop_async(&mut warm.store)
-            .await
-            .is_ok()
-        {
-            self.plugin.release(warm);
-        }
+        let out = held_call!(self.0, 0, |w, res| translation(&w.exports)
+            .stream_translator()
+            .call_finish(&mut w.store, res))?;
+        self.0.close().await;
         Ok(out)
     }
 }

@@ -82,10 +82,7 @@ impl Providers {
                     .transport
                     .new_stream(&provider.peer)
                     .await
-                    .map_err(|e| UpstreamError::Connect {
-                        provider: provider.name.clone(),
-                        detail: e.to_string(),
-                    })?;
+                    .map_err(|e| connect_error(provider, e))?;
                 (s, false)
             }
         };
@@ -216,6 +213,13 @@ fn build_header(
         h.insert_header(name.to_string(), *value)?;
     }
     Ok(h)
+}
+
+fn connect_error(provider: &Provider, e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Connect {
+        provider: provider.name.clone(),
+        detail: e.to_string(),
+    }
 }
 
 fn io(provider: &Provider, e: impl std::fmt::Display) -> UpstreamError {

@@ -383,6 +383,12 @@ impl Resp {
     }
 }
 
+/// The text an OpenAI stream chunk adds (`choices[0].delta.content`).
+pub fn openai_delta(data: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(data).ok()?;
+    Some(v["choices"][0]["delta"]["content"].as_str()?.to_owned())
+}
+
 pub fn parse_sse(body: &[u8]) -> Vec<(Option<String>, String)> {
     let text = String::from_utf8_lossy(body);
     let mut out = Vec::new();
@@ -447,11 +453,7 @@ pub fn send(
     match result {
         Ok(mut r) => {
             let status = r.status().as_u16();
-            let headers = r
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-                .collect();
+            let headers = header_pairs(r.headers());
             let mut body = Vec::new();
             let _ = r
                 .body_mut()
@@ -471,6 +473,12 @@ pub fn send(
             body: e.to_string().into_bytes(),
         },
     }
+}
+
+fn header_pairs(h: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect()
 }
 
 /// How a streamed response went.
@@ -520,11 +528,7 @@ pub fn stream_events(
     let mut out = Streamed {
         status: resp.status().as_u16(),
         clean: true,
-        headers: resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect(),
+        headers: header_pairs(resp.headers()),
     };
     let reader = BufReader::new(resp.body_mut().as_reader());
     let mut event = String::new();
@@ -548,10 +552,9 @@ pub const OPENAI: &str = "/v1/chat/completions";
 pub const ANTHROPIC: &str = "/v1/messages";
 pub const AV: (&str, &str) = ("anthropic-version", "2023-06-01");
 
-/// An OpenAI envelope (WIRE.md §3) with this status, code and `type`;
-/// returns the `error` object.
+/// The JSON body of `r`, which must have `status` and say it is JSON.
 #[track_caller]
-pub fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
+fn json_with_status(r: &Resp, status: u16) -> Value {
     assert_eq!(r.status, status, "{}", r.text());
     assert!(
         r.header("content-type")
@@ -559,7 +562,14 @@ pub fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
         "{:?}",
         r.headers
     );
-    let v = r.json();
+    r.json()
+}
+
+/// An OpenAI envelope (WIRE.md §3) with this status, code and `type`;
+/// returns the `error` object.
+#[track_caller]
+pub fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
+    let v = json_with_status(r, status);
     let obj = v.as_object().expect("object");
     assert_eq!(obj.len(), 1, "only `error` at the top: {v}");
     let e = &v["error"];
@@ -578,14 +588,7 @@ pub fn openai_error(r: &Resp, status: u16, code: &str, ty: &str) -> Value {
 /// returns the whole body.
 #[track_caller]
 pub fn anthropic_error(r: &Resp, status: u16, ty: &str) -> Value {
-    assert_eq!(r.status, status, "{}", r.text());
-    assert!(
-        r.header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")),
-        "{:?}",
-        r.headers
-    );
-    let v = r.json();
+    let v = json_with_status(r, status);
     assert_eq!(v["type"], "error", "{v}");
     assert_eq!(v["error"]["type"], ty, "{v}");
     assert!(
@@ -596,6 +599,25 @@ pub fn anthropic_error(r: &Resp, status: u16, ty: &str) -> Value {
     );
     assert!(v["request_id"].is_string(), "{v}");
     v
+}
+
+/// An HTTP/2 client connection over TLS (ALPN h2) to the proxy on `port`.
+pub async fn h2_connect(
+    port: u16,
+    config: std::sync::Arc<rustls::ClientConfig>,
+) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, conn) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(conn);
+    client
 }
 
 /// A self-signed certificate for `names`, written to a private temp dir.

@@ -15,17 +15,7 @@ async fn h2_post(
     path: &str,
     body: Value,
 ) -> (u16, Vec<u8>) {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
-    tokio::spawn(conn);
+    let mut client = h2_connect(port, config).await;
     let req = http::Request::builder()
         .method("POST")
         .uri(format!("https://localhost{path}"))

@@ -223,16 +223,7 @@ fn an_http2_body_that_never_ends_gets_408_at_its_deadline() {
         .unwrap();
     let started = Instant::now();
     let (status, body) = rt.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.proxy_port))
-            .await
-            .unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
-        tokio::spawn(conn);
+        let mut client = h2_connect(stack.proxy_port, config).await;
         let req = http::Request::builder()
             .method("POST")
             .uri("https://localhost/v1/chat/completions")

@@ -168,15 +168,8 @@ fn stream_in_flight_finishes_on_the_router_it_started_with() {
             assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
             swapped = true;
         }
-        if data == "[DONE]" {
-            done = true;
-        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
-            text.push_str(
-                v["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .unwrap_or_default(),
-            );
-        }
+        done |= data == "[DONE]";
+        text.push_str(&openai_delta(data).unwrap_or_default());
     });
     assert_eq!((stream.status, stream.clean, done), (200, true, true));
     // The stream was routed by v1 and finished after v2 took over.
@@ -211,15 +204,8 @@ fn stream_in_flight_finishes_on_the_translator_it_started_with() {
             }));
             removed = true;
         }
-        if data == "[DONE]" {
-            done = true;
-        } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
-            text.push_str(
-                v["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .unwrap_or_default(),
-            );
-        }
+        done |= data == "[DONE]";
+        text.push_str(&openai_delta(data).unwrap_or_default());
     });
     assert!(removed);
     assert_eq!((stream.status, stream.clean, done), (200, true, true));

@@ -81,7 +81,7 @@ async fn redact(ctx: &RequestCtx, redaction: &Redaction, body: Bytes) -> Result<
         match plugin.redact_response(&rctx, state.as_deref(), &text).await {
             Ok(Ok(Some(out))) => text = out,
             Ok(Ok(None)) => {}
-            Ok(Err(rejection)) => return Err(refused(plugin, rejection)),
+            Ok(Err(rejection)) => return Err(refused(plugin.name(), rejection)),
             Err(e) if skippable(plugin, &e) => {}
             Err(e) => return Err(Failure::plugin(plugin.name(), PluginKind::Redactor, e)),
         }
