@@ -103,7 +103,7 @@ bench: plugins
 	target/release/sluice-bench
 	cargo bench -p sluice --bench plugin_call
 
-lint:
+lint: setup
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
