@@ -10,8 +10,10 @@
 //! big bodies.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
@@ -171,24 +173,33 @@ impl CallClock {
 pub struct WallLimitReached(pub Duration);
 
 /// Run the guest call `fut`, charging its run time to `clock` and ending it
-/// at `budget`'s wall-clock backstop.
+/// at `budget`'s wall-clock backstop. The backstop's timer is only set once
+/// the call has to wait (it yielded or awaits a host future): most calls
+/// finish in their first poll and never pay for one.
 pub async fn metered<T>(
     clock: &CallClock,
     budget: &CallBudget,
     fut: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
     let mut fut = std::pin::pin!(fut);
-    let slices = std::future::poll_fn(|cx| {
+    let started = Instant::now();
+    let mut backstop: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
         clock.begin_slice();
         let r = fut.as_mut().poll(cx);
         clock.end_slice();
-        r
-    });
-    let wall = budget.wall_limit();
-    match tokio::time::timeout(wall, slices).await {
-        Ok(r) => r,
-        Err(_) => Err(WallLimitReached(wall).into()),
-    }
+        if r.is_ready() {
+            return r;
+        }
+        let wall = budget.wall_limit();
+        let timer = backstop
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until((started + wall).into())));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(WallLimitReached(wall).into())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// A linear memory or table grew past the call's cap.
