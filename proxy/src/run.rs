@@ -20,8 +20,15 @@ use crate::state::Gateway;
 use crate::state::watcher::Reloader;
 
 pub fn init_tracing() {
+    // pingora_proxy logs at ERROR each client that closes or stalls a
+    // connection before a request head: anyone could flood the log with
+    // idle sockets. Sluice answers every request itself (request_filter),
+    // so nothing else of pingora_proxy's is worth the default log.
+    // pingora_core::server says when a graceful shutdown starts and ends.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+        tracing_subscriber::EnvFilter::new(
+            "info,pingora_core=warn,pingora_core::server=info,pingora_proxy=off",
+        )
     });
     // Colours only on a terminal: a log file or journald gets plain text.
     let _ = tracing_subscriber::fmt()

@@ -67,7 +67,7 @@ impl ApiError {
     /// The OpenAI `type` for this status.
     fn openai_type(&self) -> &'static str {
         match self.status {
-            401 | 400 | 404 | 405 | 409 | 410 | 413 | 415 | 422 => "invalid_request_error",
+            400 | 401 | 404 | 405 | 408 | 409 | 410 | 413 | 415 | 422 => "invalid_request_error",
             403 => "permission_error",
             429 => "rate_limit_error",
             503 => "service_unavailable_error",

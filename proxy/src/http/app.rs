@@ -30,6 +30,7 @@ impl<H: Handler> HttpServerApp for App<H> {
             return None;
         }
         http.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        http.set_pipelining_enabled(true);
         if let Err(e) = self.0.handle(&mut http).await {
             tracing::debug!("{}: {e}", http.request_summary());
             return None;

@@ -53,11 +53,25 @@ pub async fn read_body(session: &mut Session, limits: BodyLimits) -> Result<Byte
         Ok(Ok(Some(body))) => Ok(body),
         Ok(Ok(None)) => Err(too_large()),
         Ok(Err(e)) if e.etype() == &pingora_error::ErrorType::ReadTimedout => Err(timed_out()),
-        Ok(Err(e)) => Err(ApiError::bad_request(format!(
-            "cannot read request body: {e}"
-        ))),
+        Ok(Err(e)) => Err(unreadable(&e)),
         Err(_) => Err(timed_out()),
     }
+}
+
+/// A body pingora could not read. The client gets what it did wrong, not
+/// pingora's error chain; the detail goes to the debug log.
+fn unreadable(e: &pingora_error::Error) -> ApiError {
+    use pingora_error::ErrorType;
+    tracing::debug!("cannot read request body: {e}");
+    let what = match e.etype() {
+        ErrorType::Custom("InvalidChunk") => {
+            "malformed chunked transfer encoding in the request body"
+        }
+        ErrorType::ConnectionClosed => "the connection closed before the request body was complete",
+        ErrorType::InvalidHTTPHeader => "malformed request framing",
+        _ => "the request body could not be read",
+    };
+    ApiError::bad_request(what)
 }
 
 fn timed_out() -> ApiError {

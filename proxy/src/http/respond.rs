@@ -25,11 +25,22 @@ impl Stamp<'_> {
             ("x-sluice-model", self.model),
         ];
         for (name, value) in pairs {
-            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(v) = value.and_then(header_value) {
                 let _ = h.insert_header(name, v);
             }
         }
     }
+}
+
+/// `v` as a header value when it is visible ASCII. Values derived from a
+/// request (a model name) may hold anything a JSON string can, and bytes
+/// beyond ASCII (bidi overrides, line separators) are left out rather than
+/// sent raw in a header.
+fn header_value(v: &str) -> Option<HeaderValue> {
+    v.bytes()
+        .all(|b| b == b' ' || b.is_ascii_graphic())
+        .then(|| HeaderValue::from_str(v).ok())
+        .flatten()
 }
 
 /// A response head with `Content-Type` and the stamp.
@@ -56,7 +67,7 @@ pub async fn write_full(
     let mut h = head(status, content_type, stamp)?;
     h.insert_header("content-length", body.len())?;
     for (k, v) in extra {
-        if let Ok(v) = HeaderValue::from_str(v) {
+        if let Some(v) = header_value(v) {
             h.insert_header(k.to_string(), v)?;
         }
     }

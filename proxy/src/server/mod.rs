@@ -60,6 +60,10 @@ impl ProxyHttp for Sluice {
     /// `Ok(true)` ("response sent") always, so pingora's upstream phases
     /// never run.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // Requests a client pipelined behind this one are answered in turn
+        // (RFC 9112 §9.3.2); pingora's default drops them with the
+        // connection after this response.
+        session.as_downstream_mut().set_pipelining_enabled(true);
         match self.admit() {
             Some(_slot) => pipeline::serve(&self.gateway, session, ctx).await,
             None => {

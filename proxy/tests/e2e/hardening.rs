@@ -188,6 +188,8 @@ fn slow_body_gets_408_and_the_worker_is_freed() {
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
+    // The client's fault, typed as such in both envelopes.
+    assert!(text.contains("\"invalid_request_error\""), "{text}");
     assert_eq!(
         stack.post("/v1/chat/completions", &chat_body(), &[]).status,
         200

@@ -255,3 +255,72 @@ fn an_http2_body_that_never_ends_gets_408_at_its_deadline() {
         started.elapsed()
     );
 }
+
+#[test]
+fn pipelined_requests_are_each_answered_in_order() {
+    let stack = Stack::start(Options::default());
+    let chat = |word: &str| {
+        let body = json!({"model": "mock:base", "messages": [{"role": "user", "content": word}]})
+            .to_string();
+        format!(
+            "POST {OPENAI} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // Three requests in one write, the last closing the connection; one
+    // refused (no model) in the middle does not stop the next.
+    let bad = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+    let last = chat("third").replacen("Host: x\r\n", "Host: x\r\nconnection: close\r\n", 1);
+    let mut sock = open(&stack, &format!("{}{bad}{last}", chat("first")));
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    let statuses: Vec<&str> = got
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &got[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "400", "200"], "{got}");
+    let first = got.find("Mock reply to: first").expect("first answer");
+    let third = got.find("Mock reply to: third").expect("third answer");
+    assert!(first < third);
+}
+
+#[test]
+fn a_malformed_chunked_body_is_400_without_internal_detail() {
+    let stack = Stack::start(Options::default());
+    let mut sock = open(
+        &stack,
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+    assert!(got.contains("\"invalid_request_error\""), "{got}");
+    assert!(got.contains("malformed chunked"), "{got}");
+    assert!(
+        !got.contains("InvalidChunk") && !got.contains("context:"),
+        "{got}"
+    );
+}
+
+#[test]
+fn a_model_beyond_ascii_is_served_but_never_echoed_in_a_header() {
+    let stack = Stack::start(Options::default());
+    for model in ["mock:a\u{202e}b", "mock:\u{feff}x", "mock:caf\u{e9}"] {
+        let r = stack.post(
+            OPENAI,
+            &json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.header("x-sluice-model").is_none(), "{model:?}");
+        assert_eq!(r.json()["model"], model);
+    }
+    let r = stack.post(
+        OPENAI,
+        &json!({"model": "mock:plain-1", "messages": [{"role": "user", "content": "hi"}]}),
+        &[],
+    );
+    assert_eq!(r.header("x-sluice-model"), Some("plain-1"));
+}
