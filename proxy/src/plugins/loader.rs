@@ -63,11 +63,11 @@ fn load_meta(
     sha256: String,
 ) -> Result<PluginMeta, PluginError> {
     let component = engine.compile(bytes, &sha256)?;
-    if let Some(advice) = super::abi::explain_old_abi(engine.engine(), &component) {
+    if let Some(advice) = super::abi::explain_old_abi(component.engine(), &component) {
         return Err(PluginError::Invalid(advice));
     }
     let pre = engine
-        .linker()
+        .linker_for(&component)
         .instantiate_pre(&component)
         .map_err(|e| PluginError::Invalid(format!("imports the host cannot satisfy: {e:#}")))?;
     let pre = KindPre::detect(pre)?;
