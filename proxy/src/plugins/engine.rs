@@ -285,11 +285,19 @@ mod test {
         let engine = PluginEngine::with_instances(None, 4).unwrap();
         let plain = &engine.inner.plain.engine;
         for file in ["router_header.wasm", "translator_openai_anthropic.wasm"] {
-            assert!(Engine::same(compile(&engine, file).engine(), plain), "{file}");
+            assert!(
+                Engine::same(compile(&engine, file).engine(), plain),
+                "{file}"
+            );
         }
         let js = compile(&engine, "router_js.wasm");
         assert!(Engine::same(js.engine(), &engine.inner.concurrent.engine));
         assert!(engine.linker_for(&js).instantiate_pre(&js).is_ok());
-        assert!(PluginEngine::new(None).unwrap().compile(b"\0asm junk", "x").is_err());
+        assert!(
+            PluginEngine::new(None)
+                .unwrap()
+                .compile(b"\0asm junk", "x")
+                .is_err()
+        );
     }
 }
