@@ -324,3 +324,40 @@ fn a_model_beyond_ascii_is_served_but_never_echoed_in_a_header() {
     );
     assert_eq!(r.header("x-sluice-model"), Some("plain-1"));
 }
+
+#[test]
+fn a_body_refused_unread_closes_the_connection_instead_of_draining_it() {
+    let stack = Stack::start(Options::default());
+    // 413 from Content-Length alone: the 20 MiB are never sent, and Sluice
+    // must not wait for them.
+    let mut sock = open(
+        &stack,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 20971520\r\n\r\n{\"model\":",
+    );
+    let started = Instant::now();
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).expect("closed by the proxy");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A request that was read whole keeps its connection.
+    let body =
+        json!({"model": "mock:base", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let mut sock = open(
+        &stack,
+        &format!(
+            "POST {OPENAI} HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let got = read_until(&mut sock, "Mock reply to: hi");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        !got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+}
