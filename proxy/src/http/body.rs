@@ -64,6 +64,7 @@ fn unreadable(e: &pingora_error::Error) -> ApiError {
     use pingora_error::ErrorType;
     tracing::debug!("cannot read request body: {e}");
     let what = match e.etype() {
+        // pingora's `INVALID_CHUNK`, which it does not export.
         ErrorType::Custom("InvalidChunk") => {
             "malformed chunked transfer encoding in the request body"
         }

@@ -37,10 +37,11 @@ impl Stamp<'_> {
 /// beyond ASCII (bidi overrides, line separators) are left out rather than
 /// sent raw in a header.
 fn header_value(v: &str) -> Option<HeaderValue> {
-    v.bytes()
-        .all(|b| b == b' ' || b.is_ascii_graphic())
-        .then(|| HeaderValue::from_str(v).ok())
-        .flatten()
+    if v.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        HeaderValue::from_str(v).ok()
+    } else {
+        None
+    }
 }
 
 /// A response head with `Content-Type` and the stamp.

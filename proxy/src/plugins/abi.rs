@@ -1,7 +1,6 @@
 //! Telling an author what a component built against an older
 //! `sluice:plugin` must change, instead of a linker error.
 
-use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The package version this host speaks.
@@ -9,7 +8,8 @@ pub const ABI: &str = "sluice:plugin@0.2.0";
 
 /// `Some(advice)` when `component` imports or exports `sluice:plugin`
 /// interfaces of another version than [`ABI`].
-pub fn explain_old_abi(engine: &Engine, component: &Component) -> Option<String> {
+pub fn explain_old_abi(component: &Component) -> Option<String> {
+    let engine = component.engine();
     let ty = component.component_type();
     let names: Vec<String> = ty
         .imports(engine)

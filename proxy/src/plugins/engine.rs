@@ -153,29 +153,30 @@ impl PluginEngine {
     /// Compile `bytes` (whose sha256 is `sha256`), or load the artifact a
     /// previous compile left in the cache. Slow (milliseconds to seconds):
     /// call it off the request path.
+    ///
     /// A component that the plain engine refuses (it fails validation
     /// early, before any code is generated) is tried on the concurrent one.
     pub fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, PluginError> {
-        let runtimes = [&self.inner.plain, &self.inner.concurrent];
+        let (plain, concurrent) = (&self.inner.plain, &self.inner.concurrent);
         let cache_path = |rt: &Runtime| {
             self.inner
                 .cache_dir
                 .as_ref()
                 .map(|dir| dir.join(format!("{sha256}-{:016x}.cwasm", rt.compat)))
         };
-        for rt in runtimes {
+        for rt in [plain, concurrent] {
             if let Some(path) = cache_path(rt)
                 && let Some(component) = load_cached(&rt.engine, &path)
             {
                 return Ok(component);
             }
         }
-        let (rt, component) = match Component::new(&self.inner.plain.engine, bytes) {
-            Ok(c) => (runtimes[0], c),
-            Err(_) => match Component::new(&self.inner.concurrent.engine, bytes) {
-                Ok(c) => (runtimes[1], c),
-                Err(e) => return Err(PluginError::invalid(e)),
-            },
+        let (rt, component) = match Component::new(&plain.engine, bytes) {
+            Ok(c) => (plain, c),
+            Err(_) => (
+                concurrent,
+                Component::new(&concurrent.engine, bytes).map_err(PluginError::invalid)?,
+            ),
         };
         if let Some(path) = cache_path(rt)
             && let Err(e) = store_cached(&path, &component)

@@ -162,10 +162,11 @@ impl CallClock {
     /// clock, which also counts any time the OS took the core away (a
     /// compile or another process on a busy machine: seen to fail a 5 ms
     /// router). Charge at most `WALL_PHASE_MAX` for it and move the running
-    /// slice onto the CPU clock.
+    /// slice onto the CPU clock. (Until now every slice began on the wall
+    /// clock: `begin_slice` follows `cpu`, which was still false.)
     fn leave_wall_clock(&self) {
         let slice = self.slice_ns.load(Ordering::Relaxed);
-        let running = if slice == 0 || self.slice_on_cpu.load(Ordering::Relaxed) {
+        let running = if slice == 0 {
             0
         } else {
             self.wall_ns().saturating_sub(slice)
@@ -210,6 +211,7 @@ pub async fn metered<T>(
     fut: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
     let mut fut = std::pin::pin!(fut);
+    let wall = budget.wall_limit();
     let started = Instant::now();
     let mut backstop: Option<Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
@@ -219,7 +221,6 @@ pub async fn metered<T>(
         if r.is_ready() {
             return r;
         }
-        let wall = budget.wall_limit();
         let timer = backstop
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until((started + wall).into())));
         match timer.as_mut().poll(cx) {

@@ -63,7 +63,7 @@ fn load_meta(
     sha256: String,
 ) -> Result<PluginMeta, PluginError> {
     let component = engine.compile(bytes, &sha256)?;
-    if let Some(advice) = super::abi::explain_old_abi(component.engine(), &component) {
+    if let Some(advice) = super::abi::explain_old_abi(&component) {
         return Err(PluginError::Invalid(advice));
     }
     let pre = engine

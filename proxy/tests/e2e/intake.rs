@@ -127,6 +127,14 @@ fn read_until(sock: &mut TcpStream, needle: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// Everything the proxy sends until it closes the connection.
+fn read_to_close(sock: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got)
+        .expect("the proxy closes the connection");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 #[test]
 fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let stack = Stack::start(Options::default());
@@ -272,9 +280,7 @@ fn pipelined_requests_are_each_answered_in_order() {
     let bad = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
     let last = chat("third").replacen("Host: x\r\n", "Host: x\r\nconnection: close\r\n", 1);
     let mut sock = open(&stack, &format!("{}{bad}{last}", chat("first")));
-    let mut got = Vec::new();
-    sock.read_to_end(&mut got).unwrap();
-    let got = String::from_utf8_lossy(&got);
+    let got = read_to_close(&mut sock);
     let statuses: Vec<&str> = got
         .match_indices("HTTP/1.1 ")
         .map(|(i, _)| &got[i + 9..i + 12])
@@ -292,9 +298,7 @@ fn a_malformed_chunked_body_is_400_without_internal_detail() {
         &stack,
         "POST /v1/messages HTTP/1.1\r\nHost: x\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
     );
-    let mut got = Vec::new();
-    sock.read_to_end(&mut got).unwrap();
-    let got = String::from_utf8_lossy(&got);
+    let got = read_to_close(&mut sock);
     assert!(got.starts_with("HTTP/1.1 400"), "{got}");
     assert!(got.contains("\"invalid_request_error\""), "{got}");
     assert!(got.contains("malformed chunked"), "{got}");
@@ -335,9 +339,7 @@ fn a_body_refused_unread_closes_the_connection_instead_of_draining_it() {
         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 20971520\r\n\r\n{\"model\":",
     );
     let started = Instant::now();
-    let mut got = Vec::new();
-    sock.read_to_end(&mut got).expect("closed by the proxy");
-    let got = String::from_utf8_lossy(&got);
+    let got = read_to_close(&mut sock);
     assert!(got.starts_with("HTTP/1.1 413"), "{got}");
     assert!(
         got.to_ascii_lowercase().contains("connection: close"),
