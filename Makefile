@@ -74,8 +74,22 @@ build: plugins
 run: build
 	@mkdir -p $(RUN_DIR)/plugins.d
 	@cp $(PLUGIN_OUT)/router_model_prefix.wasm $(PLUGIN_OUT)/translator_openai_anthropic.wasm $(RUN_DIR)/plugins.d/
-	@echo "mock provider on 127.0.0.1:8089, proxy on 127.0.0.1:8080, admin on 127.0.0.1:9090"
-	@echo "plugins: $(RUN_DIR)/plugins.d   policies: policies/   data: $(RUN_DIR)/data"
+	@test -s $(RUN_DIR)/demo.key || { \
+	  target/release/sluice keys issue --data-dir $(RUN_DIR)/data --user demo --daily-cap-usd 1.00 \
+	    --format json | sed -n 's/.*"secret": "\(.*\)".*/\1/p' > $(RUN_DIR)/demo.key && chmod 600 $(RUN_DIR)/demo.key; }
+	@key=$$(cat $(RUN_DIR)/demo.key); \
+	  echo "mock provider on 127.0.0.1:8089, proxy on 127.0.0.1:8080, admin on 127.0.0.1:9090"; \
+	  echo "plugins: $(RUN_DIR)/plugins.d   policies: policies/   data: $(RUN_DIR)/data"; \
+	  echo; \
+	  echo "demo gateway key (user demo, \$$1.00/day; kept in $(RUN_DIR)/demo.key):"; \
+	  echo "  $$key"; \
+	  echo; \
+	  echo "  curl -s localhost:8080/v1/chat/completions -H 'authorization: Bearer '$$key \\"; \
+	  echo "    -H 'content-type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"; \
+	  echo "  OpenAI SDK:    OpenAI(base_url=\"http://127.0.0.1:8080/v1\", api_key=\"$$key\")"; \
+	  echo "  Anthropic SDK: Anthropic(base_url=\"http://127.0.0.1:8080\", api_key=\"$$key\")"; \
+	  echo "  more keys:     target/release/sluice keys issue --data-dir $(RUN_DIR)/data --user alice --daily-cap-usd 0.50"; \
+	  echo
 	@trap 'kill $$mock 2>/dev/null' EXIT INT TERM; \
 	  target/release/sluice mock-provider --listen 127.0.0.1:8089 & mock=$$!; \
 	  target/release/sluice serve --config deploy/sluice.local.toml \

@@ -26,6 +26,110 @@ pub enum Command {
     /// Inspect plugin components.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Issue, list, rotate and revoke gateway keys. Goes through the admin
+    /// API of the proxy running on the data dir, or works on the files
+    /// directly when none runs.
+    Keys(KeysArgs),
+    /// Read the event log (audit events: key lifecycle, auth failures,
+    /// quota refusals and alerts).
+    Events(EventsArgs),
+}
+
+/// Where the CLI finds the state: the data dir (and through it a running
+/// proxy's admin API).
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Data directory of the proxy [default: from --config, else ./data].
+    #[arg(long, env = "SLUICE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file, to find the data dir and admin token file.
+    #[arg(long, short, env = "SLUICE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Issue a key; its secret is printed once and never stored.
+    Issue(IssueArgs),
+    /// List every key (secrets are never shown).
+    List,
+    /// Show one key.
+    Show { id: String },
+    /// Issue a successor with the same metadata; the old key keeps working
+    /// for the grace period, then is refused.
+    Rotate {
+        id: String,
+        /// How long the old key stays valid: 30m, 24h, 7d, 2w.
+        #[arg(long, default_value = "24h")]
+        grace_period: String,
+    },
+    /// Revoke a key: refused from now on.
+    Revoke { id: String },
+    /// Mark rotated keys whose grace period ended as revoked (idempotent).
+    Sweep,
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    #[arg(long = "user")]
+    pub user_id: Option<String>,
+    /// Team id: a-z, 0-9, '_' and '-'.
+    #[arg(long = "team")]
+    pub team_id: Option<String>,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// trial, paid or internal.
+    #[arg(long)]
+    pub customer_tier: Option<String>,
+    /// Daily cap in USD (a decimal, like 0.50), UTC days.
+    #[arg(long)]
+    pub daily_cap_usd: Option<String>,
+    /// Monthly cap in USD, UTC months.
+    #[arg(long)]
+    pub monthly_cap_usd: Option<String>,
+    /// Daily cap in tokens (input + output).
+    #[arg(long)]
+    pub daily_token_cap: Option<u64>,
+    #[arg(long)]
+    pub monthly_token_cap: Option<u64>,
+    /// A model the key may use (`provider:model`, a bare name, or a prefix
+    /// ending in `*`); repeat for more. Default: any.
+    #[arg(long = "allow-model")]
+    pub allowed_models: Vec<String>,
+    /// The key expires this long after issue: 30m, 24h, 7d, 2w.
+    #[arg(long)]
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only these event types (e.g. gateway.key_revoked); repeatable.
+    #[arg(long = "type")]
+    pub types: Vec<String>,
+    /// Only events after this id.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]

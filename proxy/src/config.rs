@@ -17,6 +17,29 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub limits: LimitsConfig,
     pub api: crate::versioning::ApiConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Data-plane requests need a gateway key (`Authorization: Bearer` or
+    /// `x-api-key`). Off, requests without a valid one are served unkeyed
+    /// (a valid key is still attributed and capped).
+    pub required: bool,
+    /// File holding the admin API's bearer token. Default:
+    /// `<data.dir>/admin.token`, created (0600) on first start.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            required: true,
+            admin_token_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +333,7 @@ impl Config {
                 "plugins.max_instances must be 1..=100000".into(),
             ));
         }
+        self.rate_limits.validate().map_err(ConfigError::Invalid)?;
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "server.tls_cert and server.tls_key go together: give both or neither".into(),

@@ -9,18 +9,27 @@
 
 pub mod admin;
 pub mod api;
+pub mod budget;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod control;
+pub mod events;
 pub mod fsutil;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod mock;
+pub mod money;
 pub mod pipeline;
 pub mod plugins;
+pub mod pricing;
 pub mod providers;
+pub mod ratelimit;
 pub mod routing;
 pub mod run;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod tls;
 pub mod versioning;

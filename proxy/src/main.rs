@@ -10,5 +10,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => sluice::run::serve(args),
         Command::MockProvider(args) => sluice::run::mock_provider(args),
         Command::Plugins(cmd) => sluice::run::plugins(cmd),
+        Command::Keys(args) => sluice::control::keys(args),
+        Command::Events(args) => sluice::control::events(args),
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -19,6 +19,21 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     pub guest_log_lines: IntCounterVec,
     pub abandoned: IntCounterVec,
+    pub auth_failures: IntCounterVec,
+    pub key_cost: CounterVec,
+    pub keys_active: IntGauge,
+    pub keys_revoked: IntGauge,
+    pub quota_used_ratio: GaugeVec,
+    pub quota_refusals: IntCounterVec,
+    pub ratelimit_requests: IntCounterVec,
+    pub events_written: IntCounter,
+    pub events_dropped: IntCounter,
+    pub events_lost: IntCounter,
+    pub events_backpressure: IntCounter,
+    pub events_queued: IntGauge,
+    pub event_commit_duration: Histogram,
+    pub tokens: IntCounterVec,
+    pub unpriced_calls: IntGaugeVec,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -112,8 +127,112 @@ fn build() -> Metrics {
         &["stage"],
     )
     .unwrap();
+    let counter = |name: &str, help: &str, labels: &[&str]| {
+        IntCounterVec::new(Opts::new(name, help), labels).unwrap()
+    };
+    let auth_failures = counter(
+        "sluice_gateway_auth_failures_total",
+        "Data-plane requests refused for their credential, by reason (missing, invalid, revoked-or-expired)",
+        &["reason"],
+    );
+    let key_cost = CounterVec::new(
+        Opts::new(
+            "sluice_gateway_key_cost_usd_total",
+            "Settled provider cost by gateway key (\"null\": unkeyed); the ledger holds the exact decimals",
+        ),
+        &["gateway_key_id"],
+    )
+    .unwrap();
+    let keys_active = IntGauge::new(
+        "sluice_gateway_keys_active",
+        "Gateway keys that authenticate now (grace included)",
+    )
+    .unwrap();
+    let keys_revoked = IntGauge::new(
+        "sluice_gateway_keys_revoked",
+        "Gateway keys revoked or expired",
+    )
+    .unwrap();
+    let quota_used_ratio = GaugeVec::new(
+        Opts::new(
+            "sluice_quota_used_ratio",
+            "Settled spend over cap, the highest of a scope's windows and units",
+        ),
+        &["scope"],
+    )
+    .unwrap();
+    let quota_refusals = counter(
+        "sluice_quota_refusals_total",
+        "Requests refused before any provider spend because a cap would be exceeded",
+        &["scope", "unit"],
+    );
+    let ratelimit_requests = counter(
+        "sluice_ratelimit_requests_total",
+        "Rate-limit checks by bucket (key, key_tokens, ip) and result (allowed, limited)",
+        &["bucket", "result"],
+    );
+    let events_written =
+        IntCounter::new("sluice_events_written_total", "Event log entries committed").unwrap();
+    let events_dropped = IntCounter::new(
+        "sluice_events_dropped_total",
+        "Non-audit events dropped because the event log queue was full",
+    )
+    .unwrap();
+    let events_lost = IntCounter::new(
+        "sluice_events_lost_total",
+        "Event log entries whose commit failed three times",
+    )
+    .unwrap();
+    let events_backpressure = IntCounter::new(
+        "sluice_events_backpressure_total",
+        "Audit events and usage records that waited for room in a full queue",
+    )
+    .unwrap();
+    let events_queued = IntGauge::new(
+        "sluice_events_queue_depth",
+        "Entries waiting for the event writer",
+    )
+    .unwrap();
+    let event_commit_duration = Histogram::with_opts(
+        HistogramOpts::new(
+            "sluice_event_commit_duration_seconds",
+            "One group commit of the event log (fsync included)",
+        )
+        .buckets(vec![
+            1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+        ]),
+    )
+    .unwrap();
+    let tokens = counter(
+        "sluice_llm_tokens_total",
+        "Tokens providers reported, by direction (input, output, cached_input)",
+        &["direction"],
+    );
+    let unpriced_calls = IntGaugeVec::new(
+        Opts::new(
+            "sluice_unpriced_calls",
+            "Calls served for a model the price table does not list (counted at zero cost)",
+        ),
+        &["model"],
+    )
+    .unwrap();
     for c in [
         Box::new(plugin_calls.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(auth_failures.clone()),
+        Box::new(key_cost.clone()),
+        Box::new(keys_active.clone()),
+        Box::new(keys_revoked.clone()),
+        Box::new(quota_used_ratio.clone()),
+        Box::new(quota_refusals.clone()),
+        Box::new(ratelimit_requests.clone()),
+        Box::new(events_written.clone()),
+        Box::new(events_dropped.clone()),
+        Box::new(events_lost.clone()),
+        Box::new(events_backpressure.clone()),
+        Box::new(events_queued.clone()),
+        Box::new(event_commit_duration.clone()),
+        Box::new(tokens.clone()),
+        Box::new(unpriced_calls.clone()),
         Box::new(plugin_call_duration.clone()),
         Box::new(plugin_reloads.clone()),
         Box::new(plugins_loaded.clone()),
@@ -136,6 +255,21 @@ fn build() -> Metrics {
         upstream_errors,
         guest_log_lines,
         abandoned,
+        auth_failures,
+        key_cost,
+        keys_active,
+        keys_revoked,
+        quota_used_ratio,
+        quota_refusals,
+        ratelimit_requests,
+        events_written,
+        events_dropped,
+        events_lost,
+        events_backpressure,
+        events_queued,
+        event_commit_duration,
+        tokens,
+        unpriced_calls,
     }
 }
 

@@ -147,6 +147,17 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
+    if !config.auth.required {
+        tracing::warn!("auth.required = false: requests without a gateway key are served, unkeyed");
+    }
+    if let Err(e) =
+        crate::admin::token::record_address(&config.data.dir, config.server.admin_listen)
+    {
+        return fail(format!(
+            "cannot record the admin address in {}: {e}",
+            config.data.dir.display()
+        ));
+    }
     let mut server = pingora_server(
         threads(config.server.threads),
         config.server.shutdown_grace_seconds,

@@ -21,6 +21,9 @@ pub struct ApiError {
     pub param: Option<String>,
     /// Seconds for `Retry-After`; 429 and 503 get at least 1.
     pub retry_after: Option<u64>,
+    /// More fields of the error object (`key_id`, `scope`, `limit_usd`…),
+    /// in both envelopes.
+    pub fields: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -35,7 +38,13 @@ impl ApiError {
             message: message.into(),
             param: None,
             retry_after: None,
+            fields: Vec::new(),
         }
+    }
+
+    pub fn with_field(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -93,7 +102,7 @@ impl ApiError {
 
     /// The JSON body in `shape`'s envelope.
     pub fn body(&self, shape: Shape, request_id: &str) -> Vec<u8> {
-        let v = match shape {
+        let mut v = match shape {
             Shape::OpenAi => json!({
                 "error": {
                     "message": self.message,
@@ -108,6 +117,11 @@ impl ApiError {
                 "request_id": request_id,
             }),
         };
+        if let Some(obj) = v["error"].as_object_mut() {
+            for (k, val) in &self.fields {
+                obj.insert((*k).to_owned(), val.clone());
+            }
+        }
         serde_json::to_vec(&v).expect("serializing a JSON value cannot fail")
     }
 

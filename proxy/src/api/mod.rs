@@ -8,7 +8,8 @@ mod parse;
 pub use echo::ModelEcho;
 pub use error::ApiError;
 pub use parse::{
-    ChatRequest, MAX_MODEL_BYTES, MAX_NESTING, splice_string, top_level_model_span, validate_model,
+    ChatRequest, MAX_MODEL_BYTES, MAX_NESTING, set_limits, splice_string, top_level_model_span,
+    validate_model,
 };
 
 /// The API shape a client speaks; errors answer in the same shape.

@@ -138,6 +138,47 @@ impl ChatRequest {
     }
 }
 
+/// `body` with its output bound set to `max_tokens` (replacing the
+/// client's `max_completion_tokens` or `max_tokens` when it set one, else
+/// as `field`) and, when `include_usage`, OpenAI stream usage asked for.
+/// Only called when the budget or usage capture needs it: the body is
+/// re-serialized (key order kept).
+pub fn set_limits(
+    body: &Bytes,
+    shape: Shape,
+    max_tokens: Option<u64>,
+    field: &str,
+    include_usage: bool,
+) -> Result<Bytes, ApiError> {
+    // A body that cannot be re-encoded (a number beyond f64 in a field the
+    // gateway never reads) must not slip past its bound: refused.
+    let mut map = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .map_err(|e| {
+            ApiError::bad_request(format!("the request cannot be bounded to its budget: {e}"))
+        })?;
+    if let Some(n) = max_tokens {
+        let key = match shape {
+            Shape::Anthropic => "max_tokens",
+            Shape::OpenAi if map.contains_key("max_completion_tokens") => "max_completion_tokens",
+            Shape::OpenAi if map.contains_key("max_tokens") => "max_tokens",
+            Shape::OpenAi => field,
+        };
+        map.insert(key.to_owned(), n.into());
+    }
+    if include_usage {
+        let opts = map
+            .entry("stream_options")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if !opts.is_object() {
+            *opts = serde_json::Value::Object(Default::default());
+        }
+        opts["include_usage"] = true.into();
+    }
+    Ok(Bytes::from(
+        serde_json::to_vec(&map).expect("a JSON map serializes"),
+    ))
+}
+
 /// `body` with the JSON value at `span` replaced by the string `value`.
 pub fn splice_string(body: &[u8], span: Range<usize>, value: &str) -> Bytes {
     let json = serde_json::to_string(value).expect("serializing a string cannot fail");

@@ -15,6 +15,8 @@ pub struct Stamp<'a> {
     pub request_id: &'a str,
     pub provider: Option<&'a str>,
     pub model: Option<&'a str>,
+    /// How close a warned caller is to a cap (`x-sluice-quota-warning`).
+    pub quota: Option<&'a str>,
 }
 
 impl Stamp<'_> {
@@ -23,6 +25,7 @@ impl Stamp<'_> {
             ("x-request-id", Some(self.request_id)),
             ("x-sluice-provider", self.provider),
             ("x-sluice-model", self.model),
+            ("x-sluice-quota-warning", self.quota),
         ];
         for (name, value) in pairs {
             if let Some(v) = value.and_then(header_value) {

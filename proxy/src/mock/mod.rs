@@ -8,6 +8,8 @@
 //!   (no final events); `garbage` answers 200 with invalid JSON.
 //! - `x-mock-latency-ms`, `x-mock-chunk-delay-ms` override the flags.
 //! - `x-mock-cached-tokens: N` reports N cached prompt tokens in usage.
+//! - `x-mock-output-tokens: N` answers N words (one token each), cut by
+//!   `max_tokens` like a real provider, and reports that usage.
 //! - `x-mock-hangup-once: TOKEN` closes the connection without answering
 //!   the first request that carries TOKEN (a provider that dropped a
 //!   kept-alive connection), and serves the ones after it.
@@ -30,11 +32,12 @@ use crate::http::app::{Handler, read_body, respond};
 pub use plan::{Finish, Plan, plan};
 
 /// Headers the proxy passes through to `mock` providers.
-pub const CONTROL_HEADERS: [&str; 5] = [
+pub const CONTROL_HEADERS: [&str; 6] = [
     "x-mock-error",
     "x-mock-latency-ms",
     "x-mock-chunk-delay-ms",
     "x-mock-cached-tokens",
+    "x-mock-output-tokens",
     "x-mock-hangup-once",
 ];
 
@@ -149,7 +152,8 @@ impl Handler for MockProvider {
             .unwrap_or(0);
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = format!("mock{n}");
-        let plan = plan(shape, &req, n, cached);
+        let output = header(s, "x-mock-output-tokens").and_then(|v| v.parse().ok());
+        let plan = plan(shape, &req, n, cached, output);
         if req["stream"] == true {
             let include_usage = req["stream_options"]["include_usage"] == true;
             let delay = millis(s, "x-mock-chunk-delay-ms", self.chunk_delay);

@@ -38,7 +38,15 @@ fn tokens(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
-pub fn plan(shape: Shape, req: &Value, seq: u64, cached_tokens: u64) -> Plan {
+/// `output_tokens`: answer with exactly that many words (before
+/// `max_tokens` cuts them), the `x-mock-output-tokens` header.
+pub fn plan(
+    shape: Shape,
+    req: &Value,
+    seq: u64,
+    cached_tokens: u64,
+    output_tokens: Option<u64>,
+) -> Plan {
     let model = req["model"].as_str().unwrap_or("mock").to_owned();
     let messages = req["messages"]
         .as_array()
@@ -74,13 +82,20 @@ pub fn plan(shape: Shape, req: &Value, seq: u64, cached_tokens: u64) -> Plan {
         .map(|m| count_images(&m["content"]))
         .sum::<usize>();
     let mut text = match last.and_then(|m| tool_result_text(shape, m)) {
+        _ if output_tokens.is_some() => {
+            let n = output_tokens.unwrap_or(0).min(1 << 20) as usize;
+            (0..n)
+                .map(|i| if i % 2 == 0 { "lorem" } else { "ipsum" })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
         Some(result) => format!("Tool result received: {result}"),
         None => {
             let said = last.map(|m| all_text(&m["content"])).unwrap_or_default();
             format!("Mock reply to: {}", said.trim())
         }
     };
-    if images > 0 {
+    if images > 0 && output_tokens.is_none() {
         text.push_str(&format!(" [images: {images}]"));
     }
 
@@ -231,11 +246,11 @@ mod test {
     #[test]
     fn echoes_and_cuts() {
         let req = json!({"model":"m","messages":[{"role":"user","content":"one two three"}],"max_tokens":3});
-        let p = plan(Shape::OpenAi, &req, 1, 0);
+        let p = plan(Shape::OpenAi, &req, 1, 0, None);
         assert_eq!(p.text, "Mock reply to:");
         assert_eq!(p.finish, Finish::Length);
         let req = json!({"model":"m","max_tokens":50,"stop_sequences":["two"],"messages":[{"role":"user","content":"one two"}]});
-        let p = plan(Shape::Anthropic, &req, 1, 0);
+        let p = plan(Shape::Anthropic, &req, 1, 0, None);
         assert_eq!(p.text, "Mock reply to: one ");
         assert_eq!(p.finish, Finish::StopSequence("two".into()));
     }
@@ -245,7 +260,7 @@ mod test {
         let req = json!({"model":"m","messages":[{"role":"user","content":"weather?"}],
             "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],
             "tool_choice":"required"});
-        let p = plan(Shape::OpenAi, &req, 7, 0);
+        let p = plan(Shape::OpenAi, &req, 7, 0, None);
         let t = p.tool.unwrap();
         assert_eq!(
             (t.name.as_str(), t.input.clone()),
@@ -254,6 +269,6 @@ mod test {
         assert_eq!(p.finish, Finish::ToolUse);
         let auto = json!({"model":"m","messages":[{"role":"user","content":"x"}],
             "tools":[{"name":"t","input_schema":{"type":"object"}}],"tool_choice":{"type":"auto"},"max_tokens":9});
-        assert!(plan(Shape::Anthropic, &auto, 1, 0).tool.is_none());
+        assert!(plan(Shape::Anthropic, &auto, 1, 0, None).tool.is_none());
     }
 }

@@ -43,6 +43,9 @@ pub struct Exchange {
     /// Set when the provider speaks another shape than the client.
     pub translation: Option<(Arc<Plugin>, TranslateContext)>,
     pub redaction: Redaction,
+    /// Sluice asked an OpenAI-shape provider for stream usage the client
+    /// did not ask for: its usage chunk is not relayed.
+    pub strip_usage: bool,
 }
 
 pub async fn run(
@@ -71,6 +74,21 @@ pub async fn run(
     let client = req.shape;
     let upstream_shape = provider.shape_for(client);
     let client_body = redaction.body.clone().unwrap_or_else(|| req.body.clone());
+    // Cost comes from the provider's report: a same-shape OpenAI stream
+    // must ask for it.
+    let strip_usage = req.stream
+        && !req.include_usage
+        && client == Shape::OpenAi
+        && upstream_shape == Shape::OpenAi;
+    let client_body = if strip_usage || ctx.max_tokens.is_some() {
+        let field = match provider.kind {
+            ProviderKind::Openai => "max_completion_tokens",
+            _ => "max_tokens",
+        };
+        crate::api::set_limits(&client_body, client, ctx.max_tokens, field, strip_usage)?
+    } else {
+        client_body
+    };
     let (body, translation) = if upstream_shape == client {
         (with_model(req, &client_body, &candidate.model), None)
     } else {
@@ -158,6 +176,7 @@ pub async fn run(
                 upstream_shape,
                 translation,
                 redaction,
+                strip_usage,
             })
         }
         Err(e) => {

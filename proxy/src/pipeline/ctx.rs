@@ -6,6 +6,9 @@ use std::time::Instant;
 
 use super::{Attempt, Usage};
 use crate::api::{ChatRequest, Shape};
+use crate::budget::Held;
+use crate::events::PolicyResult;
+use crate::keys::GatewayKey;
 use crate::plugins::{Caller, RequestFacts};
 use crate::routing::Route;
 use crate::state::Snapshot;
@@ -22,8 +25,19 @@ pub struct RequestCtx {
     pub request: Option<ChatRequest>,
     /// The request as plugins see it, built once when a plugin first needs it.
     pub facts: Option<Arc<RequestFacts>>,
-    /// Who is calling (the keys issue fills it).
+    /// Who is calling, as plugins see it.
     pub caller: Option<Caller>,
+    /// The gateway key the request authenticated with.
+    pub key: Option<Arc<GatewayKey>>,
+    /// Money and tokens reserved for the provider call.
+    pub held: Option<Held>,
+    /// The upstream's max output tokens, when the budget sets it.
+    pub max_tokens: Option<u64>,
+    pub policy_result: PolicyResult,
+    /// `x-sluice-quota-warning` for a caller past 80 % of a cap.
+    pub quota_warning: Option<String>,
+    /// Why the request was refused before any provider call, if it was.
+    pub blocked: Option<&'static str>,
     /// Where routing sent the request, and why.
     pub decision: Option<Route>,
     /// Provider calls made for this request, in order.
@@ -43,6 +57,12 @@ impl RequestCtx {
             request: None,
             facts: None,
             caller: None,
+            key: None,
+            held: None,
+            max_tokens: None,
+            policy_result: PolicyResult::Allowed,
+            quota_warning: None,
+            blocked: None,
             decision: None,
             attempts: Vec::new(),
             usage: None,

@@ -206,6 +206,7 @@ pub async fn answer(session: &mut Session, ctx: &RequestCtx, failure: Failure) {
         request_id: &ctx.request_id,
         provider,
         model,
+        quota: ctx.quota_warning.as_deref(),
     };
     if write_error(session, ctx.shape, &err, &stamp).await.is_err() {
         tracing::debug!(request_id = %ctx.request_id, "client went away before the error was sent");

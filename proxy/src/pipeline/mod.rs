@@ -5,19 +5,23 @@
 //! charted in docs/ARCHITECTURE.md:
 //!
 //! ```text
-//! request_filter ─ admit ─ read ─ parse ─ (identify, limit) ─ route ─ redact
+//! request_filter ─ admit ─ identify ─ read ─ parse ─ route ─ limit ─ redact
 //!                ─ attempt (translate → send → head) ─ relay (whole | stream | error)
-//! logging        ─ metrics, usage
+//!                ─ settle (ledger, usage record)
+//! logging        ─ metrics
 //! ```
 
 mod attempt;
 mod ctx;
 mod failure;
+mod identify;
 mod intake;
+mod limit;
 mod own_routes;
 mod redact;
 mod relay;
 mod route;
+mod settle;
 mod stages;
 mod usage;
 
@@ -41,6 +45,8 @@ pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
     if let Err(failure) = dispatch(gw, session, ctx).await {
         failure::answer(session, ctx, failure).await;
     }
+    let status = session.response_written().map_or(0, |h| h.status.as_u16());
+    settle::settle(gw, status, ctx).await;
 }
 
 /// Refuse a request beyond the in-flight limit: 503 and `Retry-After`.
@@ -103,9 +109,12 @@ async fn chat(
         Shape::Anthropic => "messages",
     };
     session.set_write_timeout(Some(gw.config.limits.client_write_timeout()));
+    // Before the body is read: a caller without a valid key costs no more
+    // than its request head.
+    identify::caller(gw, session, ctx).await?;
     intake::read_and_parse(gw, session, ctx, shape).await?;
-    // identify + limit: the keys and budgets issue adds them here.
     route::decide(gw, session, ctx).await?;
+    limit::admit(gw, session, ctx).await?;
     let redaction = redact::request(ctx).await?;
     let exchange = attempt::run(session, ctx, redaction).await?;
     relay::respond(gw, session, ctx, exchange).await

@@ -16,6 +16,7 @@ pub async fn models(gw: &Gateway, session: &mut Session, ctx: &RequestCtx) -> Re
         request_id: &ctx.request_id,
         provider: None,
         model: None,
+        quota: None,
     };
     let headers = match negotiate(gw, session) {
         Negotiated::Serve(h) => h,
@@ -99,6 +100,7 @@ pub async fn preflight(
         request_id: &ctx.request_id,
         provider: None,
         model: None,
+        quota: None,
     };
     let headers = match negotiate(gw, session) {
         Negotiated::Serve(h) | Negotiated::Refuse(_, _, h) if !provider_shape => h,

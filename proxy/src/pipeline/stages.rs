@@ -32,6 +32,9 @@ pub struct StreamStages {
     ends: EndCheck,
     /// Bytes a single event may reach before the stream is refused.
     max_event_bytes: usize,
+    /// Drop the provider's usage-only chunk: Sluice asked for it, the
+    /// client did not.
+    strip_usage: bool,
     out: Vec<u8>,
 }
 
@@ -47,6 +50,7 @@ pub struct StreamPlan<'a> {
     pub redactors: Vec<(&'a Arc<Plugin>, Option<&'a str>)>,
     pub redact_ctx: RedactContext,
     pub max_event_bytes: usize,
+    pub strip_usage: bool,
 }
 
 impl StreamStages {
@@ -78,12 +82,16 @@ impl StreamStages {
             redactors,
             ends: EndCheck::default(),
             max_event_bytes: plan.max_event_bytes,
+            strip_usage: plan.strip_usage,
             out: Vec::new(),
         })
     }
 
     fn rewrites(&self) -> bool {
-        self.translator.is_some() || !self.redactors.is_empty() || self.echo.rewrites()
+        self.translator.is_some()
+            || !self.redactors.is_empty()
+            || self.echo.rewrites()
+            || self.strip_usage
     }
 
     pub fn usage(&self) -> Option<Usage> {
@@ -115,6 +123,9 @@ impl StreamStages {
     async fn run(&mut self, events: Vec<SseEvent>) -> Result<(), Failure> {
         for ev in events {
             self.usage.observe(&ev);
+            if self.strip_usage && is_usage_only(&ev) {
+                continue;
+            }
             let batch = match &mut self.translator {
                 Some(t) => translate(t, &ev).await?,
                 None => vec![ev],
@@ -209,6 +220,11 @@ impl StreamStages {
     fn take_out(&mut self) -> Bytes {
         Bytes::from(std::mem::take(&mut self.out))
     }
+}
+
+/// OpenAI's last chunk when usage is asked for: no choices, only usage.
+fn is_usage_only(ev: &SseEvent) -> bool {
+    ev.data.contains("\"choices\":[]") && ev.data.contains("\"usage\"")
 }
 
 async fn translate(t: &mut StreamTranslation, ev: &SseEvent) -> Result<Vec<SseEvent>, Failure> {

@@ -9,9 +9,13 @@ use crate::plugins::bindings::SseEvent;
 /// Tokens of one provider call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Every input token, cache reads and writes included.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of the input, read from the provider's prompt cache.
     pub cached_input_tokens: u64,
+    /// Of the input, written to the prompt cache (Anthropic).
+    pub cache_write_tokens: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -24,6 +28,7 @@ struct Counts {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -43,8 +48,17 @@ impl Counts {
     /// earlier events (Anthropic reports input at the start, output at the
     /// end).
     fn apply(&self, u: &mut Usage) {
-        if let Some(n) = self.prompt_tokens.or(self.input_tokens) {
+        // OpenAI's prompt tokens include cached ones; Anthropic's input
+        // tokens exclude cache reads and writes, which are added here.
+        if let Some(n) = self.prompt_tokens {
             u.input_tokens = n;
+        } else if let Some(n) = self.input_tokens {
+            u.input_tokens = n
+                + self.cache_read_input_tokens.unwrap_or(0)
+                + self.cache_creation_input_tokens.unwrap_or(0);
+        }
+        if let Some(n) = self.cache_creation_input_tokens {
+            u.cache_write_tokens = n;
         }
         if let Some(n) = self.completion_tokens.or(self.output_tokens) {
             u.output_tokens = n;
@@ -77,6 +91,9 @@ pub fn from_body(body: &[u8]) -> Option<Usage> {
 pub struct UsageCapture {
     shape: Shape,
     usage: Option<Usage>,
+    /// The provider's final report went by (OpenAI's usage chunk,
+    /// Anthropic's `message_delta`): what was seen before is partial.
+    complete: bool,
 }
 
 impl UsageCapture {
@@ -84,6 +101,7 @@ impl UsageCapture {
         Self {
             shape: provider_shape,
             usage: None,
+            complete: false,
         }
     }
 
@@ -96,11 +114,16 @@ impl UsageCapture {
         };
         if carries && let Some(c) = counts(ev.data.as_bytes()) {
             c.apply(self.usage.get_or_insert_with(Usage::default));
+            self.complete |= match self.shape {
+                Shape::OpenAi => c.completion_tokens.is_some(),
+                Shape::Anthropic => ev.event.as_deref() == Some("message_delta"),
+            };
         }
     }
 
+    /// The usage the provider reported, once it reported all of it.
     pub fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.usage.filter(|_| self.complete)
     }
 }
 
@@ -118,7 +141,8 @@ mod test {
             Some(Usage {
                 input_tokens: 5,
                 output_tokens: 7,
-                cached_input_tokens: 2
+                cached_input_tokens: 2,
+                cache_write_tokens: 0,
             })
         );
         let mut a = UsageCapture::new(Shape::Anthropic);
@@ -139,7 +163,8 @@ mod test {
             Some(Usage {
                 input_tokens: 9,
                 output_tokens: 4,
-                cached_input_tokens: 0
+                cached_input_tokens: 0,
+                cache_write_tokens: 0,
             })
         );
     }

@@ -113,6 +113,9 @@ impl Default for Binding {
     }
 }
 
+/// Policy files in the same directory that other subsystems own.
+pub const NOT_BINDINGS: &[&str] = &["pricing.toml", "budgets.toml"];
+
 /// All bindings, by plugin name, plus a short hash identifying the policy
 /// files they came from.
 #[derive(Debug, Clone, Default)]
@@ -122,12 +125,17 @@ pub struct Policies {
 }
 
 impl Policies {
-    /// Read every `*.toml` in `dir` (a missing dir means no policies).
+    /// Read every `*.toml` in `dir` but [`NOT_BINDINGS`] (a missing dir
+    /// means no policies).
     pub fn load(dir: &Path) -> Result<Policies, String> {
         let mut files = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| NOT_BINDINGS.iter().any(|b| n == *b))
+                })
                 .collect::<Vec<_>>(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),

@@ -12,10 +12,15 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+use crate::budget::{BudgetPolicy, Budgets, Ledger};
 use crate::config::Config;
+use crate::events::EventLog;
+use crate::keys::Keys;
 use crate::metrics;
 use crate::plugins::{PluginEngine, PluginSet, Policies, load_plugins};
+use crate::pricing::Pricing;
 use crate::providers::Providers;
+use crate::ratelimit::RateLimiter;
 
 pub mod watcher;
 
@@ -24,6 +29,8 @@ pub struct Snapshot {
     pub providers: Arc<Providers>,
     pub plugins: PluginSet,
     pub policies: Policies,
+    pub pricing: Arc<Pricing>,
+    pub budgets: Arc<BudgetPolicy>,
     pub loaded_at: SystemTime,
 }
 
@@ -34,6 +41,12 @@ pub struct Gateway {
     /// Versioning of Sluice's own routes, resolved from `[api]`.
     pub versions: crate::versioning::Versions,
     pub engine: PluginEngine,
+    pub keys: Keys,
+    pub events: EventLog,
+    pub budgets: Box<dyn Budgets>,
+    pub limiter: Option<RateLimiter>,
+    /// The admin API's bearer token.
+    pub admin_token: String,
     current: ArcSwap<Snapshot>,
     /// Reloads run one at a time, each building on the last.
     reload_lock: tokio::sync::Mutex<()>,
@@ -58,6 +71,17 @@ impl Gateway {
     pub fn new(config: Config, engine: PluginEngine) -> Result<Arc<Self>, String> {
         let providers = Arc::new(Providers::from_config(&config.providers)?);
         let policies = Policies::load(&config.plugins.policies_dir)?;
+        let pricing = Arc::new(Pricing::load(&config.plugins.policies_dir)?);
+        let budget_policy = Arc::new(BudgetPolicy::load(&config.plugins.policies_dir)?);
+        let data = &config.data.dir;
+        let keys = Keys::open(&data.join("keys.redb"))?;
+        let (events, restored) = EventLog::open(&data.join("events.redb"))?;
+        let budgets = Box::new(Ledger::restore(
+            &restored.spend,
+            &restored.holds,
+            crate::clock::now_ms(),
+        ));
+        let admin_token = crate::admin::token::load_or_create(&config)?;
         let plugins = load_plugins(&engine, &config.plugins.dir, &policies, None);
         let report = report(1, "startup", &plugins, &policies, Vec::new());
         log_report(&report);
@@ -66,6 +90,8 @@ impl Gateway {
             providers,
             plugins,
             policies,
+            pricing,
+            budgets: budget_policy,
             loaded_at: SystemTime::now(),
         };
         metrics::get()
@@ -74,8 +100,13 @@ impl Gateway {
         let versions = crate::versioning::Versions::from_config(&config.api)?;
         Ok(Arc::new(Self {
             versions,
+            limiter: RateLimiter::new(&config.rate_limits),
             config: Arc::new(config),
             engine,
+            keys,
+            events,
+            budgets,
+            admin_token,
             current: ArcSwap::from_pointee(snapshot),
             reload_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
@@ -127,6 +158,21 @@ impl Gateway {
                 previous.policies.clone()
             }
         };
+        let dir = &self.config.plugins.policies_dir;
+        let pricing = match Pricing::load(dir) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                errors.push(format!("pricing rejected, last good table kept: {e}"));
+                previous.pricing.clone()
+            }
+        };
+        let budgets = match BudgetPolicy::load(dir) {
+            Ok(b) => Arc::new(b),
+            Err(e) => {
+                errors.push(format!("budgets rejected, last good caps kept: {e}"));
+                previous.budgets.clone()
+            }
+        };
         let plugins = load_plugins(
             &self.engine,
             &self.config.plugins.dir,
@@ -142,6 +188,8 @@ impl Gateway {
             providers: previous.providers.clone(),
             plugins,
             policies,
+            pricing,
+            budgets,
             loaded_at: SystemTime::now(),
         }));
         report

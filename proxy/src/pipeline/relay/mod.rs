@@ -42,5 +42,6 @@ fn stamp(ctx: &RequestCtx) -> Stamp<'_> {
         request_id: &ctx.request_id,
         provider,
         model,
+        quota: ctx.quota_warning.as_deref(),
     }
 }

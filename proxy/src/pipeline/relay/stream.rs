@@ -40,6 +40,7 @@ pub async fn relay(
             .collect(),
         redact_ctx: Redaction::context(ctx),
         max_event_bytes: gw.config.limits.max_response_bytes,
+        strip_usage: exchange.strip_usage,
     };
     let mut stages = StreamStages::open(plan).await?;
 
@@ -66,13 +67,14 @@ pub async fn relay(
                 return end_with(session, ctx, Failure::Upstream(e)).await;
             }
         };
-        match stages.push(chunk).await {
+        let pushed = stages.push(chunk).await;
+        // Known after every chunk, so a client that leaves mid-stream is
+        // still charged what the provider reported.
+        ctx.usage = stages.usage();
+        match pushed {
             Ok(out) if out.is_empty() => {}
             Ok(out) => session.write_response_body(Some(out), false).await?,
-            Err(failure) => {
-                ctx.usage = stages.usage();
-                return end_with(session, ctx, failure).await;
-            }
+            Err(failure) => return end_with(session, ctx, failure).await,
         }
     }
     ctx.usage = stages.usage();

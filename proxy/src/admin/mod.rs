@@ -1,4 +1,9 @@
-//! The admin listener: health, metrics, plugin state and reload.
+//! The admin listener: health, metrics, plugin state and reload, keys,
+//! pricing, budgets and the event log. Everything but `/healthz`, `/readyz`
+//! and `/metrics` needs `Authorization: Bearer <admin token>`.
+
+mod ledger;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -6,7 +11,7 @@ use async_trait::async_trait;
 use pingora_core::protocols::http::ServerSession;
 use serde_json::json;
 
-use crate::http::app::{Handler, respond};
+use crate::http::app::{Handler, read_body, respond};
 use crate::metrics;
 use crate::state::Gateway;
 use crate::versioning::{Negotiated, VERSION_HEADER, borrowed, today};
@@ -20,8 +25,15 @@ impl Handler for Admin {
     async fn handle(&self, session: &mut ServerSession) -> pingora_error::Result<()> {
         let method = session.req_header().method.as_str().to_owned();
         let path = session.req_header().uri.path().to_owned();
-        // Admin requests carry no body; drain any so the connection stays usable.
-        let _ = session.drain_request_body().await;
+        // Admin bodies are small JSON documents.
+        let body = match read_body(session, 64 << 10).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                let body = json!({"error": {"message": "admin request bodies are limited to 64 KiB", "type": "invalid_request_error", "param": null, "code": "request_too_large"}});
+                return json_response(session, 413, &body, &[]).await;
+            }
+            Err(e) => return Err(e),
+        };
         let requested = session
             .req_header()
             .headers
@@ -38,6 +50,40 @@ impl Handler for Admin {
             }
         };
         let h = &headers;
+        let open =
+            matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") || method == "OPTIONS";
+        if !open
+            && !token::authorized(
+                session
+                    .req_header()
+                    .headers
+                    .get("authorization")
+                    .map(|v| v.as_bytes()),
+                &self.gateway.admin_token,
+            )
+        {
+            let body = json!({"error": {"message": "admin routes need `Authorization: Bearer <token>`; the token is in <data-dir>/admin.token", "type": "authentication_error", "param": null, "code": "admin_unauthorized"}});
+            return json_response(session, 401, &body, h).await;
+        }
+        if let Some(reply) = crate::keys::api::handle(&self.gateway.keys, &method, &path, &body) {
+            // Key changes are rare: their audit events are committed before
+            // the caller hears back.
+            if !reply.events.is_empty() {
+                for ev in reply.events {
+                    self.gateway.events.emit(ev).await;
+                }
+                self.gateway.events.flush().await;
+            }
+            return json_response(session, reply.status, &reply.body, h).await;
+        }
+        if let Some((status, body)) = ledger::handle(
+            &self.gateway,
+            &method,
+            &path,
+            session.req_header().uri.query(),
+        ) {
+            return json_response(session, status, &body, h).await;
+        }
         match (method.as_str(), path.as_str()) {
             ("OPTIONS", _) => respond(session, 204, "text/plain", "", &borrowed(h)).await,
             ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"}), h).await,

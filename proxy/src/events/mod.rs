@@ -1,0 +1,197 @@
+//! The event log (`events.redb`): the request path hands events and usage
+//! records to a bounded queue and goes on; one writer thread commits them
+//! in batches (group commit: one transaction, one fsync, for everything
+//! that queued while the last one was written).
+//!
+//! Audit events, usage records and holds are evidence: when the queue is
+//! full their sender waits (back-pressure) instead of losing them. Other
+//! events are dropped and counted. Recording never fails a call: a commit
+//! that keeps failing is logged and counted, and the request is answered.
+
+pub mod store;
+mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redb::Database;
+use tokio::sync::{mpsc, oneshot};
+
+pub use store::EventFilter;
+pub use types::{
+    AUDIT_TYPES, Event, EventBody, HoldRecord, PolicyResult, SCHEMA, Scopes, Sensitivity, Spend,
+    UsageRecord,
+};
+
+use crate::clock;
+use crate::metrics;
+
+/// Queue length between the request path and the writer.
+pub const QUEUE: usize = 65_536;
+/// Most entries committed in one transaction.
+const MAX_BATCH: usize = 8_192;
+
+// Nearly every message is an entry; boxing them would add an allocation
+// per request to spare the rare flush a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Entry(store::Entry),
+    /// Answered once everything queued before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side, cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    tx: mpsc::Sender<Msg>,
+    db: Arc<Database>,
+}
+
+/// What startup restores from the log.
+pub struct Restored {
+    pub spend: std::collections::HashMap<String, Spend>,
+    pub holds: Vec<HoldRecord>,
+}
+
+impl EventLog {
+    /// Open `path` (0600) and start its writer thread.
+    pub fn open(path: &Path) -> Result<(EventLog, Restored), String> {
+        let db = Arc::new(crate::store::open(path)?);
+        store::init(&db)?;
+        let now = clock::now_ms();
+        let pruned = store::prune_holds(&db, now)?;
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                "expired reservation holds left by an earlier run released"
+            );
+        }
+        let restored = Restored {
+            spend: store::current_spend(&db, now)?,
+            holds: store::open_holds(&db, now)?,
+        };
+        if !restored.holds.is_empty() {
+            tracing::warn!(
+                holds = restored.holds.len(),
+                "reservations of calls in flight when the last run ended still count until they expire"
+            );
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("sluice-events".into())
+            .spawn(move || write_loop(&writer_db, rx))
+            .map_err(|e| format!("cannot start the event writer: {e}"))?;
+        Ok((EventLog { tx, db }, restored))
+    }
+
+    /// For reads (admin queries); redb readers never wait on the writer.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Record an event: audit events wait for room, others are dropped
+    /// (and counted) when the queue is full.
+    pub async fn emit(&self, body: EventBody) {
+        let audit = body.is_audit();
+        let msg = Msg::Entry(store::Entry::Event(body, clock::now_ms()));
+        if audit {
+            self.send(msg).await;
+        } else if self.tx.try_send(msg).is_err() {
+            metrics::get().events_dropped.inc();
+        }
+    }
+
+    pub async fn usage(&self, rec: UsageRecord) {
+        self.send(Msg::Entry(store::Entry::Usage(rec))).await;
+    }
+
+    pub async fn hold(&self, hold: HoldRecord) {
+        self.send(Msg::Entry(store::Entry::Hold(hold))).await;
+    }
+
+    /// Wait until everything recorded so far is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn send(&self, msg: Msg) {
+        let m = metrics::get();
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                m.events_backpressure.inc();
+                let _ = self.tx.send(msg).await;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => m.events_dropped.inc(),
+        }
+        m.events_queued.set((QUEUE - self.tx.capacity()) as i64);
+    }
+}
+
+fn write_loop(db: &Database, mut rx: mpsc::Receiver<Msg>) {
+    let m = metrics::get();
+    while let Some(first) = rx.blocking_recv() {
+        let mut entries = Vec::new();
+        let mut waiters = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Entry(e) => entries.push(e),
+                Msg::Flush(w) => waiters.push(w),
+            }
+            if entries.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !entries.is_empty() {
+            let n = entries.len();
+            let started = Instant::now();
+            match commit_with_retry(db, &entries) {
+                Ok(()) => m.events_written.inc_by(n as u64),
+                Err(e) => {
+                    m.events_lost.inc_by(n as u64);
+                    tracing::error!(entries = n, "event log commit failed, entries lost: {e}");
+                }
+            }
+            m.event_commit_duration
+                .observe(started.elapsed().as_secs_f64());
+        }
+        m.events_queued.set(rx.len() as i64);
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// A failed commit is tried twice more (a transient I/O error, a full disk
+/// freed meanwhile) before its entries are given up.
+fn commit_with_retry(db: &Database, entries: &[store::Entry]) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << attempt));
+        }
+        match store::commit(db, entries) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Write events synchronously, for the CLI working on the files directly.
+pub fn append_now(path: &Path, bodies: Vec<EventBody>) -> Result<(), String> {
+    let db = crate::store::open(path)?;
+    store::init(&db)?;
+    let now = clock::now_ms();
+    let entries: Vec<_> = bodies
+        .into_iter()
+        .map(|b| store::Entry::Event(b, now))
+        .collect();
+    store::commit(&db, &entries)
+}

@@ -1,0 +1,133 @@
+//! Settlement, once a request is answered: the call's cost from the
+//! provider's own usage report (or, when a stream was cut before it, the
+//! reserved worst case), charged to the ledger in place of the hold, and
+//! one usage record per call in the event log.
+
+use crate::budget::scope_ids;
+use crate::clock;
+use crate::events::{EventBody, PolicyResult, UsageRecord};
+use crate::metrics;
+use crate::money::Usd;
+use crate::pipeline::RequestCtx;
+use crate::state::Gateway;
+
+pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
+    let attempt = ctx.attempts.last();
+    if attempt.is_none() && ctx.blocked.is_none() {
+        // Nothing was called and nothing refused by policy (bad input,
+        // own routes): not a call.
+        if let Some(h) = ctx.held.take() {
+            gw.budgets.release(&h);
+        }
+        return;
+    }
+    let snapshot = ctx.snapshot.clone();
+    let model = super::limit::priced_id(ctx);
+    let price = match (&snapshot, &model) {
+        (Some(s), Some(m)) => s.pricing.price(m),
+        _ => None,
+    };
+    let succeeded = attempt.is_some_and(|a| a.status.is_some_and(|s| s < 400));
+    let (usage, estimated) = match (ctx.usage, succeeded) {
+        (Some(u), _) => (u, false),
+        // Answered but no usage report (a stream cut short): the provider
+        // may have spent up to the bound, so that is what is charged.
+        (None, true) => (
+            crate::pipeline::Usage {
+                input_tokens: ctx.held.as_ref().map_or(0, |h| h.tokens - h.output_tokens),
+                output_tokens: ctx.held.as_ref().map_or(0, |h| h.output_tokens),
+                ..Default::default()
+            },
+            true,
+        ),
+        (None, false) => (crate::pipeline::Usage::default(), false),
+    };
+    let cost = match (estimated, &ctx.held, price) {
+        (true, Some(h), _) => h.usd,
+        (_, _, Some(p)) => p.cost(&usage),
+        _ => Usd::ZERO,
+    };
+    let tokens = usage.input_tokens + usage.output_tokens;
+    let now = clock::now_ms();
+    let scopes = match ctx.held.take() {
+        Some(h) => {
+            let alerts = gw.budgets.settle(&h, cost, tokens, now);
+            for a in alerts {
+                gw.events
+                    .emit(EventBody::QuotaAlert {
+                        scope: a.scope.kind.as_str().to_owned(),
+                        identity: a.scope.identity.clone(),
+                        window: a.window.as_str().to_owned(),
+                        unit: a.unit.as_str().to_owned(),
+                        level: a.level.to_owned(),
+                        used: a.used,
+                        limit: a.limit,
+                    })
+                    .await;
+            }
+            scope_ids(&h.scopes)
+        }
+        None => Default::default(),
+    };
+    let m = metrics::get();
+    let key_id = ctx.key.as_ref().map(|k| k.id.clone());
+    if !cost.0.is_zero() {
+        use rust_decimal::prelude::ToPrimitive;
+        m.key_cost
+            .with_label_values(&[key_id.as_deref().unwrap_or("null")])
+            .inc_by(cost.0.to_f64().unwrap_or(0.0));
+    }
+    if let Some(u) = ctx.usage {
+        m.tokens
+            .with_label_values(&["input"])
+            .inc_by(u.input_tokens);
+        m.tokens
+            .with_label_values(&["output"])
+            .inc_by(u.output_tokens);
+        m.tokens
+            .with_label_values(&["cached_input"])
+            .inc_by(u.cached_input_tokens);
+    }
+    let key = ctx.key.as_deref();
+    let req = ctx.request.as_ref();
+    let error_code = ctx
+        .blocked
+        .map(str::to_owned)
+        .or_else(|| attempt.and_then(|a| a.error_class.map(str::to_owned)))
+        .or_else(|| (status >= 400).then(|| format!("http_{status}")));
+    let rec = UsageRecord {
+        call_id: format!(
+            "{}:{}",
+            ctx.request_id,
+            ctx.attempts.len().saturating_sub(1)
+        ),
+        request_id: ctx.request_id.clone(),
+        ts_ms: now,
+        schema: crate::events::SCHEMA,
+        gateway_key_id: key_id,
+        user_id: key.and_then(|k| k.user_id.clone()),
+        team_id: key.and_then(|k| k.team_id.clone()),
+        workspace: key.and_then(|k| k.workspace.clone()),
+        inbound_shape: ctx.shape.as_str().to_owned(),
+        provider: attempt.map(|a| a.provider.clone()),
+        model,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cached_input_tokens: usage.cached_input_tokens,
+        cost_usd: cost,
+        pricing_version: snapshot.as_ref().map(|s| s.pricing.version.clone()),
+        unpriced: price.is_none(),
+        usage_estimated: estimated,
+        streamed: req.is_some_and(|r| r.stream),
+        status,
+        latency_ms: ctx.started.elapsed().as_millis() as u64,
+        policy_result: if ctx.blocked.is_some() {
+            PolicyResult::Blocked
+        } else {
+            ctx.policy_result
+        },
+        error_code,
+        scopes,
+    };
+    gw.events.usage(rec).await;
+}

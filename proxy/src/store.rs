@@ -1,0 +1,52 @@
+//! redb files the proxy owns: created private (0600), one process at a
+//! time, with an error that says what to do when another holds the file.
+
+use std::path::Path;
+
+use redb::Database;
+
+/// Open (or create) the redb file at `path`, mode 0600.
+pub fn open(path: &Path) -> Result<Database, String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let shown = path.display();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("cannot open {shown}: {e}"))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot make {shown} private: {e}"))?;
+    }
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => format!(
+            "{shown} is held by another process (a running proxy?); only one process may open it"
+        ),
+        e => format!("cannot open {shown}: {e}"),
+    })
+}
+
+/// Whether an `open` error means another process holds the file.
+pub fn is_busy(error: &str) -> bool {
+    error.contains("held by another process")
+}
+
+/// bincode's standard configuration, for every record we store.
+pub fn encode<T: bincode::Encode>(v: &T) -> Vec<u8> {
+    bincode::encode_to_vec(v, bincode::config::standard()).expect("encoding to a Vec cannot fail")
+}
+
+pub fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, String> {
+    bincode::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| format!("undecodable record: {e}"))
+}
+
+pub fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
