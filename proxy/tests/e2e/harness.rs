@@ -104,6 +104,17 @@ pub struct Options<'a> {
     pub mock_args: &'a [&'a str],
     /// Extra environment for the proxy process.
     pub env: &'a [(&'a str, &'a str)],
+    /// Keep the product default (a gateway key required). Off, tests of
+    /// other features send no key.
+    pub auth: bool,
+    /// Files written into the policies dir before start (name, text).
+    pub policy_files: &'a [(&'a str, &'a str)],
+}
+
+/// The repository's shipped price table.
+pub fn shipped_pricing() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/pricing.toml"))
+        .unwrap()
 }
 
 /// A running mock provider and proxy.
@@ -122,6 +133,10 @@ pub struct Stack {
     #[allow(dead_code)]
     pub mock_port: u16,
     pub proxy_port: u16,
+    /// How the proxy was started, to start it again.
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    starts: u32,
 }
 
 impl Stack {
@@ -137,7 +152,15 @@ impl Stack {
         if let Some(policy) = opts.policy {
             std::fs::write(policies_dir.join("test.toml"), policy).unwrap();
         }
+        for (name, text) in opts.policy_files {
+            std::fs::write(policies_dir.join(name), text).unwrap();
+        }
         let (mock, mock_port) = start_mock(dir.path(), opts.mock_args);
+        let auth = if opts.auth || opts.config.contains("[auth]") {
+            ""
+        } else {
+            "[auth]\nrequired = false\n"
+        };
         let routing = if opts.no_default_provider {
             ""
         } else {
@@ -145,6 +168,7 @@ impl Stack {
         };
         let config = format!(
             r#"{routing}
+{auth}
 {cache}
 [[providers]]
 name = "mock"
@@ -213,6 +237,13 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
                     policies_dir,
                     mock_port,
                     proxy_port,
+                    argv: args,
+                    env: opts
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    starts: 1,
                 };
             }
             assert!(attempt < 3, "proxy did not start:\n{}", proxy.log_text());
@@ -228,12 +259,107 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
         raw_request("POST", &format!("{}{path}", self.base), Some(body), headers)
     }
 
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stop the proxy at once (SIGKILL: nothing flushed, nothing cleaned).
+    pub fn kill(&mut self) {
+        let _ = self.proxy.child.kill();
+        let _ = self.proxy.child.wait();
+    }
+
+    /// Start the proxy again on the same ports, directories and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let argv: Vec<&str> = self.argv.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.starts += 1;
+        let log = self
+            .dir
+            .path()
+            .join(format!("proxy-restart{}.log", self.starts));
+        self.proxy = spawn(&argv, log, &env);
+        assert!(
+            wait_healthy(&mut self.proxy, &self.admin),
+            "proxy did not restart:\n{}",
+            self.proxy.log_text()
+        );
+    }
+
+    /// Run `sluice <args> --data-dir <data>`; (exit ok, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(SLUICE)
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env("SLUICE_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Issue a key through the admin API; returns (id, secret).
+    pub fn issue_key(&self, spec: &Value) -> (String, String) {
+        let r = self.admin_post_json("/admin/keys", spec.to_string().as_bytes());
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v = r.json();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The usage records committed so far.
+    pub fn usage_records(&self) -> Vec<Value> {
+        self.admin_get("/admin/usage?limit=100000").json()["records"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The admin API's bearer token, as the proxy created it.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/admin.token"))
+            .expect("the proxy writes its admin token at start")
+            .trim()
+            .to_owned()
+    }
+
     pub fn admin_get(&self, path: &str) -> Resp {
-        raw_request("GET", &format!("{}{path}", self.admin), None, &[])
+        let auth = format!("Bearer {}", self.admin_token());
+        raw_request(
+            "GET",
+            &format!("{}{path}", self.admin),
+            None,
+            &[("authorization", &auth)],
+        )
     }
 
     pub fn admin_post(&self, path: &str) -> Resp {
-        raw_request("POST", &format!("{}{path}", self.admin), Some(b""), &[])
+        self.admin_post_json(path, b"")
+    }
+
+    pub fn admin_post_json(&self, path: &str, body: &[u8]) -> Resp {
+        let auth = format!("Bearer {}", self.admin_token());
+        raw_request(
+            "POST",
+            &format!("{}{path}", self.admin),
+            Some(body),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+        )
     }
 
     pub fn plugins(&self) -> Value {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `sluice` binary in front of the real mock
 //! provider, with real plugin components, driven over HTTP.
 
+mod budgets;
 mod errors;
 mod guests;
 mod hardening;
@@ -8,6 +9,7 @@ mod harness;
 mod hostile;
 mod http2;
 mod intake;
+mod keys;
 mod large;
 mod redact;
 mod reload;
