@@ -34,6 +34,8 @@ pub struct StackConfig {
 pub struct Target {
     pub name: String,
     pub addr: SocketAddr,
+    /// A gateway key this target requires (sent as a bearer token).
+    pub api_key: Option<String>,
 }
 
 /// Running processes plus their scratch directory. Field order matters:
@@ -52,6 +54,15 @@ pub struct Stack {
 fn sluice_config(mock: SocketAddr) -> String {
     format!("[[providers]]\nname = \"mock\"\nkind = \"mock\"\nbase_url = \"http://{mock}\"\n")
 }
+
+/// The baselines serve without gateway keys (the state before keys and
+/// budgets existed, but for the usage record every call still leaves).
+fn unkeyed(config: String) -> String {
+    format!("[auth]\nrequired = false\n\n{config}")
+}
+
+/// A price for the benchmark's model, so a capped key can use it.
+const PRICING: &str = "version = \"bench\"\n[models.\"mock:gpt-4o-mini\"]\ninput_per_mtok = \"0.15\"\noutput_per_mtok = \"0.60\"\n";
 
 /// [`sluice_config`] plus the same mock seen as an Anthropic provider, so
 /// an OpenAI client asking for `ant:MODEL` is translated.
@@ -150,6 +161,7 @@ fn launch(
     targets.push(Target {
         name: "direct (mock)".into(),
         addr: mock,
+        api_key: None,
     });
 
     let bare = free_addr()?;
@@ -169,29 +181,62 @@ fn launch(
     targets.push(Target {
         name: "bare pingora".into(),
         addr: bare,
+        api_key: None,
     });
 
     if !cfg.with_sluice {
         return Ok(None);
     }
     let config = tmp.path().join("sluice.toml");
-    fs::write(&config, sluice_config(mock))?;
+    fs::write(&config, unkeyed(sluice_config(mock)))?;
+    let keyed_config = tmp.path().join("sluice-keyed.toml");
+    fs::write(&keyed_config, sluice_config(mock))?;
     let translator_config = tmp.path().join("sluice-translator.toml");
-    fs::write(&translator_config, sluice_translator_config(mock))?;
+    fs::write(&translator_config, unkeyed(sluice_translator_config(mock)))?;
     let policies = tmp.subdir("policies-empty")?;
+    let priced = tmp.subdir("policies-priced")?;
+    fs::write(priced.join("pricing.toml"), PRICING)?;
+    // A key with caps far above what the run spends: every request is
+    // authenticated, reserved, settled and recorded, none refused.
+    let keyed_data = tmp.subdir("data-sluice-keyed")?;
+    let key = issue_key(&cfg.sluice, &keyed_data)?;
     let no_plugins = tmp.subdir("plugins-empty")?;
     let one_router = plugins_dir(tmp, "plugins-router", &cfg.plugin)?;
     let translator = plugins_dir(tmp, "plugins-translator", &cfg.translator)?;
 
     let mut started = Vec::new();
-    for (name, label, config, plugins) in [
-        ("sluice", "sluice (no plugin)", &config, no_plugins),
-        ("sluice-router", "sluice + 1 router", &config, one_router),
+    for (name, label, config, plugins, policies, key) in [
+        (
+            "sluice",
+            "sluice (no plugin)",
+            &config,
+            no_plugins.clone(),
+            &policies,
+            None,
+        ),
+        (
+            "sluice-router",
+            "sluice + 1 router",
+            &config,
+            one_router,
+            &policies,
+            None,
+        ),
+        (
+            "sluice-keyed",
+            "sluice + key + budget",
+            &keyed_config,
+            no_plugins,
+            &priced,
+            Some(key.clone()),
+        ),
         (
             "sluice-translator",
             "sluice + translator",
             &translator_config,
             translator,
+            &policies,
+            None,
         ),
     ] {
         let listen = free_addr()?;
@@ -218,11 +263,43 @@ fn launch(
         started.push(Target {
             name: label.into(),
             addr: listen,
+            api_key: key,
         });
     }
     let translator = started.pop();
     targets.extend(started);
     Ok(translator)
+}
+
+/// Issue a gateway key with caps no run reaches, before the proxy holds
+/// the data dir; returns its secret.
+fn issue_key(sluice: &Path, data: &Path) -> Result<String, BenchError> {
+    let out = std::process::Command::new(sluice)
+        .args([
+            "keys",
+            "issue",
+            "--user",
+            "bench",
+            "--daily-cap-usd",
+            "1000000",
+            "--format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .output()?;
+    if !out.status.success() {
+        return Err(BenchError::new(format!(
+            "sluice keys issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| BenchError::new(format!("sluice keys issue printed no JSON: {e}")))?;
+    v["secret"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BenchError::new("sluice keys issue printed no secret"))
 }
 
 #[cfg(test)]

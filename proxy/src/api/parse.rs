@@ -44,8 +44,10 @@ pub struct ChatRequest {
     pub tool_count: u32,
     /// Names of the first tools offered.
     pub tool_names: Vec<String>,
-    /// `max_tokens`, else `max_completion_tokens`.
+    /// `max_tokens` or `max_completion_tokens` (the larger if both).
     pub max_output_tokens: Option<u64>,
+    /// OpenAI `n`: choices generated, each up to the output bound.
+    pub choices: u64,
     /// Text bytes in messages, system and tools, divided by four.
     pub estimated_input_tokens: u64,
 }
@@ -63,6 +65,7 @@ struct Fields<'a> {
     tools: Option<Tools>,
     max_tokens: Option<u64>,
     max_completion_tokens: Option<u64>,
+    n: Option<u64>,
 }
 
 impl ChatRequest {
@@ -112,6 +115,13 @@ impl ChatRequest {
                 Some(_) => {}
             }
         }
+        let choices = match fields.n {
+            None => 1,
+            Some(n @ 1..=128) => n,
+            Some(_) => {
+                return Err(ApiError::bad_request("`n` must be between 1 and 128").with_param("n"));
+            }
+        };
         let tools = fields.tools.unwrap_or_default();
         let text = messages.text + fields.system_text + tools.text;
         Ok(Self {
@@ -123,7 +133,9 @@ impl ChatRequest {
             message_count: clamp_u32(messages.count),
             tool_count: clamp_u32(tools.count),
             tool_names: tools.names,
-            max_output_tokens: fields.max_tokens.or(fields.max_completion_tokens),
+            // Both set: the larger bounds what a provider may generate.
+            max_output_tokens: fields.max_tokens.max(fields.max_completion_tokens),
+            choices,
             estimated_input_tokens: text.div_ceil(4),
             body,
         })
@@ -157,13 +169,19 @@ pub fn set_limits(
             ApiError::bad_request(format!("the request cannot be bounded to its budget: {e}"))
         })?;
     if let Some(n) = max_tokens {
-        let key = match shape {
-            Shape::Anthropic => "max_tokens",
-            Shape::OpenAi if map.contains_key("max_completion_tokens") => "max_completion_tokens",
-            Shape::OpenAi if map.contains_key("max_tokens") => "max_tokens",
-            Shape::OpenAi => field,
+        let present: Vec<&str> = ["max_tokens", "max_completion_tokens"]
+            .into_iter()
+            .filter(|k| shape == Shape::OpenAi || *k == "max_tokens")
+            .filter(|k| map.contains_key(*k))
+            .collect();
+        let keys = if present.is_empty() {
+            vec![field]
+        } else {
+            present
         };
-        map.insert(key.to_owned(), n.into());
+        for key in keys {
+            map.insert(key.to_owned(), n.into());
+        }
     }
     if include_usage {
         let opts = map
@@ -347,6 +365,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_, 'de> {
                 "tools" => f.tools = map.next_value_seed(ToolsSeed)?,
                 "max_tokens" => f.max_tokens = map.next_value()?,
                 "max_completion_tokens" => f.max_completion_tokens = map.next_value()?,
+                "n" => f.n = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -283,6 +283,7 @@ impl Budgets for Ledger {
             }
         };
         // Budget before tokens (seed 003 §15).
+        let choices = ask.choices.max(1);
         let mut output = ask.max_output;
         if let Some((room, i, window)) = usd_room {
             let price = ask
@@ -293,22 +294,24 @@ impl Budgets for Ledger {
             } else {
                 0
             };
-            if affordable == 0 {
+            let per_choice = affordable / choices;
+            if per_choice == 0 {
                 return Err(exceeded(i, window, Unit::Usd));
             }
-            output = output.min(affordable);
+            output = output.min(per_choice);
         }
         if let Some((room, i, window)) = tok_room {
-            let affordable = (room - ask.input_tokens as i128).max(0) as u64;
-            if affordable == 0 {
+            let per_choice = (room - ask.input_tokens as i128).max(0) as u64 / choices;
+            if per_choice == 0 {
                 return Err(exceeded(i, window, Unit::Tokens));
             }
-            output = output.min(affordable);
+            output = output.min(per_choice);
         }
+        let total_output = output.saturating_mul(choices);
         let usd = ask
             .price
-            .map_or(Usd::ZERO, |p| p.worst_case(ask.input_tokens, output));
-        let tokens = ask.input_tokens + output;
+            .map_or(Usd::ZERO, |p| p.worst_case(ask.input_tokens, total_output));
+        let tokens = ask.input_tokens.saturating_add(total_output);
         // Past 80 %: what is settled and held by others, before this
         // call's own worst case (which may take all that is left).
         let mut warning: Option<Warning> = None;
@@ -345,6 +348,7 @@ impl Budgets for Ledger {
             usd,
             tokens,
             output_tokens: output,
+            input_tokens: ask.input_tokens,
             day: clock::day_of(now_ms),
             month: clock::month_of(now_ms),
             warning,
@@ -446,6 +450,7 @@ mod test {
             input_tokens: 2,
             price: Some(price),
             max_output: max,
+            choices: 1,
         };
         let a = ledger.reserve(&ask(1000), now).unwrap();
         assert_eq!(a.output_tokens, 8, "bounded by what the key affords");
@@ -524,6 +529,7 @@ mod test {
             input_tokens: 0,
             price: p.price("m:x"),
             max_output: 100,
+            choices: 1,
         };
         assert_eq!(ledger.reserve(&ask, now).unwrap().output_tokens, 1);
         // Once the recovered hold expires its money is free again; the new

@@ -101,6 +101,8 @@ pub struct Ask<'a> {
     pub price: Option<&'a Price>,
     /// The client's max output tokens, or the model's when it set none.
     pub max_output: u64,
+    /// Choices generated (OpenAI `n`), each up to the output bound.
+    pub choices: u64,
 }
 
 /// A cap that a call would break.
@@ -133,8 +135,11 @@ pub struct Held {
     pub scopes: Vec<Scoped>,
     pub usd: Usd,
     pub tokens: u64,
-    /// The output bound the reservation covers: the upstream's max tokens.
+    /// The output bound per choice the reservation covers: the upstream's
+    /// max tokens.
     pub output_tokens: u64,
+    /// Input tokens the reservation covers.
+    pub input_tokens: u64,
     pub day: u32,
     pub month: u32,
     pub warning: Option<Warning>,

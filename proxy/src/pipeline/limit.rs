@@ -129,6 +129,7 @@ pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Res
             input_tokens: input,
             price,
             max_output,
+            choices: req.choices,
         },
         now,
     ) {

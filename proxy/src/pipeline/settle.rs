@@ -34,8 +34,8 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         // may have spent up to the bound, so that is what is charged.
         (None, true) => (
             crate::pipeline::Usage {
-                input_tokens: ctx.held.as_ref().map_or(0, |h| h.tokens - h.output_tokens),
-                output_tokens: ctx.held.as_ref().map_or(0, |h| h.output_tokens),
+                input_tokens: ctx.held.as_ref().map_or(0, |h| h.input_tokens),
+                output_tokens: ctx.held.as_ref().map_or(0, |h| h.tokens - h.input_tokens),
                 ..Default::default()
             },
             true,
