@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use prometheus::{
     CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -33,7 +33,7 @@ pub struct Metrics {
     pub events_queued: IntGauge,
     pub event_commit_duration: Histogram,
     pub tokens: IntCounterVec,
-    pub unpriced_calls: IntGaugeVec,
+    pub unpriced_calls: IntCounter,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -208,12 +208,11 @@ fn build() -> Metrics {
         "Tokens providers reported, by direction (input, output, cached_input)",
         &["direction"],
     );
-    let unpriced_calls = IntGaugeVec::new(
-        Opts::new(
-            "sluice_unpriced_calls",
-            "Calls served for a model the price table does not list (counted at zero cost)",
-        ),
-        &["model"],
+    // No model label: the model part of a name is the client's to choose.
+    // Which models they were is in the usage records (`unpriced: true`).
+    let unpriced_calls = IntCounter::new(
+        "sluice_unpriced_calls_total",
+        "Calls served for a model the price table does not list (counted at zero cost)",
     )
     .unwrap();
     for c in [

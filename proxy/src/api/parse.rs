@@ -592,6 +592,61 @@ impl<'de> Visitor<'de> for ToolSeed {
 
 #[cfg(test)]
 mod test {
+    #[test]
+    fn limits_replace_every_bound_the_client_set_and_add_usage() {
+        let body = Bytes::from_static(
+            br#"{"model":"m","max_tokens":9000,"max_completion_tokens":50,"stream":true,"stream_options":{"x":1},"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let r = ChatRequest::parse(Shape::OpenAi, body.clone()).unwrap();
+        assert_eq!(r.max_output_tokens, Some(9000), "the larger bound counts");
+        let out = set_limits(&body, Shape::OpenAi, Some(7), "max_tokens", true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            (
+                v["max_tokens"].as_u64(),
+                v["max_completion_tokens"].as_u64()
+            ),
+            (Some(7), Some(7))
+        );
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"x": 1, "include_usage": true})
+        );
+        let plain =
+            Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+        let out = set_limits(
+            &plain,
+            Shape::OpenAi,
+            Some(5),
+            "max_completion_tokens",
+            false,
+        )
+        .unwrap();
+        assert!(
+            std::str::from_utf8(&out)
+                .unwrap()
+                .ends_with(r#""max_completion_tokens":5}"#)
+        );
+        // A body that cannot be re-encoded is refused, never sent unbounded.
+        let huge = Bytes::from_static(
+            br#"{"model":"m","x":1e999,"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        assert!(set_limits(&huge, Shape::OpenAi, Some(5), "max_tokens", false).is_err());
+    }
+
+    #[test]
+    fn n_is_bounded() {
+        let parse = |n: &str| {
+            let b =
+                format!(r#"{{"model":"m","n":{n},"messages":[{{"role":"user","content":"hi"}}]}}"#);
+            ChatRequest::parse(Shape::OpenAi, Bytes::from(b))
+        };
+        assert_eq!(parse("4").unwrap().choices, 4);
+        assert!(parse("0").is_err());
+        assert!(parse("129").is_err());
+        assert!(parse("-1").is_err());
+    }
+
     use super::*;
 
     fn parse(shape: Shape, body: &'static [u8]) -> Result<ChatRequest, ApiError> {

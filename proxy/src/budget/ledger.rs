@@ -497,6 +497,19 @@ mod test {
         let w = ledger.reserve(&ask2, now).unwrap().warning.unwrap();
         assert_eq!((w.scope.as_str(), w.unit), ("key:k2", Unit::Usd));
         assert!((w.used_ratio - 0.85).abs() < 1e-9);
+        // n choices multiply the output: each gets a share.
+        let third = [scope(ScopeKind::Key, "k3", "10")];
+        let n3 = Ask {
+            scopes: &third,
+            input_tokens: 1,
+            choices: 3,
+            ..ask(1000)
+        };
+        let h = ledger.reserve(&n3, now).unwrap();
+        assert_eq!(
+            (h.output_tokens, h.tokens, h.usd.to_string().as_str()),
+            (3, 10, "10")
+        );
     }
 
     #[test]

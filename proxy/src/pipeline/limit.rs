@@ -109,10 +109,8 @@ pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Res
             .with_param("model")
             .into());
         }
-        metrics::get()
-            .unpriced_calls
-            .with_label_values(&[&model_id])
-            .inc();
+        metrics::get().unpriced_calls.inc();
+        tracing::debug!(request_id = %ctx.request_id, model = %model_id, "model has no price; served at zero cost");
     }
     // Every token is at least one byte of the body: it bounds the input.
     let input = req.body.len() as u64;

@@ -465,10 +465,14 @@ fn an_unpriced_model_is_refused_under_a_cap_and_flagged_without_one() {
         .usage_records()
         .iter()
         .any(|r| r["unpriced"] == true)));
-    assert!(
-        s.metrics()
-            .contains("sluice_unpriced_calls{model=\"mock:unlisted-model\"} 1")
-    );
+    assert_eq!(metric(&s.metrics(), "sluice_unpriced_calls_total"), 1.0);
+    let rec = s
+        .usage_records()
+        .into_iter()
+        .find(|r| r["unpriced"] == true)
+        .unwrap();
+    assert_eq!(rec["model"], "mock:unlisted-model");
+    assert_eq!(rec["cost_usd"], "0");
     let p = s.admin_get("/admin/pricing").json();
     assert_eq!(p["version"], "2026-12-01");
     assert_eq!(p["models"]["openai:gpt-4o-mini"]["input_per_mtok"], "0.15");
@@ -511,5 +515,57 @@ fn a_burst_past_the_rate_limit_is_429_with_retry_after_and_other_keys_pass() {
             &m,
             "sluice_ratelimit_requests_total{bucket=\"key\",result=\"limited\"}"
         ) >= 4.0
+    );
+}
+
+#[test]
+fn caps_reload_while_serving_and_a_broken_budgets_file_keeps_the_last_good_caps() {
+    let s = budget_stack(
+        "[users.alice]\ndaily_usd = \"1\"\n",
+        "[plugins]\nwatch = false\n",
+    );
+    let (_, secret) = s.issue_key(&json!({"user_id": "alice"}));
+    assert!(matches!(
+        spend(&s.base, &secret, 0, Some(100), 100),
+        Outcome::Served { .. }
+    ));
+    // A broken file: refused, reported, the old caps keep serving.
+    std::fs::write(
+        s.policies_dir.join("budgets.toml"),
+        "[users.alice]\ndaily_usd = \"-1\"\n",
+    )
+    .unwrap();
+    let r = s.admin_post("/admin/reload");
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("budgets rejected"), "{}", r.text());
+    assert!(matches!(
+        spend(&s.base, &secret, 0, Some(100), 100),
+        Outcome::Served { .. }
+    ));
+    // A lower cap applies to the next request, no restart.
+    std::fs::write(
+        s.policies_dir.join("budgets.toml"),
+        "[users.alice]\ndaily_usd = \"0.00001\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.admin_post("/admin/reload").status, 200);
+    let auth = format!("Bearer {secret}");
+    let body = json!({"model": "mock:gpt-4o-mini", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
+    let r = s.post(OPENAI, &body, &[("authorization", &auth)]);
+    let e = openai_error(&r, 429, "quota_exceeded", "rate_limit_error");
+    assert_eq!(
+        (
+            e["scope"].as_str(),
+            e["identity"].as_str(),
+            e["limit_usd"].as_str()
+        ),
+        (Some("user"), Some("alice"), Some("0.00001"))
+    );
+    // The same pricing file, broken, keeps its table too.
+    std::fs::write(s.policies_dir.join("pricing.toml"), "version = 3").unwrap();
+    assert_eq!(s.admin_post("/admin/reload").status, 422);
+    assert_eq!(
+        s.admin_get("/admin/pricing").json()["version"],
+        "2026-12-01"
     );
 }
