@@ -111,6 +111,10 @@ impl EventLog {
         self.send(Msg::Entry(store::Entry::Hold(hold))).await;
     }
 
+    pub async fn release(&self, call_id: String) {
+        self.send(Msg::Entry(store::Entry::Release(call_id))).await;
+    }
+
     /// Wait until everything recorded so far is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();

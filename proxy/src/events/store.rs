@@ -26,6 +26,8 @@ pub enum Entry {
     Event(super::types::EventBody, u64),
     Usage(UsageRecord),
     Hold(HoldRecord),
+    /// A hold given back without a call (the request failed first).
+    Release(String),
 }
 
 pub fn day_key(scope: &str, day: u32) -> String {
@@ -106,6 +108,9 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
                 holds
                     .insert(h.call_id.as_str(), encode(h).as_slice())
                     .map_err(err)?;
+            }
+            Entry::Release(call_id) => {
+                holds.remove(call_id.as_str()).map_err(err)?;
             }
             Entry::Usage(rec) => {
                 holds.remove(rec.call_id.as_str()).map_err(err)?;

@@ -11,7 +11,7 @@ use super::{Failure, RequestCtx};
 use crate::api::ApiError;
 use crate::clock;
 use crate::events::EventBody;
-use crate::keys::{self, Refusal};
+use crate::keys::{self, GatewayKey, Refusal};
 use crate::metrics;
 use crate::plugins::{Caller, Tier};
 use crate::state::Gateway;
@@ -74,44 +74,53 @@ pub async fn caller(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Re
             Err(ApiError::new(401, "invalid_api_key", "the gateway key is not valid").into())
         }
         Err(Refusal::Revoked(key)) => {
-            refused(
+            let at = key.revoked_at_ms();
+            Err(ended(
                 gw,
                 ctx,
-                "revoked-or-expired",
-                Some(prefix),
-                Some(key.id.clone()),
+                prefix,
+                &key,
+                ("key_revoked", "has been revoked", "revoked_at"),
+                at,
             )
-            .await;
-            let at = key.revoked_at_ms().map(clock::rfc3339);
-            Err(ApiError::new(
-                401,
-                "key_revoked",
-                format!("gateway key {} has been revoked", key.id),
-            )
-            .with_field("key_id", key.id.clone())
-            .with_field("revoked_at", json!(at))
-            .into())
+            .await)
         }
         Err(Refusal::Expired(key)) => {
-            refused(
+            let at = key.expires_ms;
+            Err(ended(
                 gw,
                 ctx,
-                "revoked-or-expired",
-                Some(prefix),
-                Some(key.id.clone()),
+                prefix,
+                &key,
+                ("key_expired", "has expired", "expired_at"),
+                at,
             )
-            .await;
-            let at = key.expires_ms.map(clock::rfc3339);
-            Err(ApiError::new(
-                401,
-                "key_expired",
-                format!("gateway key {} has expired", key.id),
-            )
-            .with_field("key_id", key.id.clone())
-            .with_field("expired_at", json!(at))
-            .into())
+            .await)
         }
     }
+}
+
+/// A known key that may no longer be used: 401 naming it and since when.
+async fn ended(
+    gw: &Gateway,
+    ctx: &RequestCtx,
+    prefix: String,
+    key: &GatewayKey,
+    (code, what, field): (&'static str, &str, &'static str),
+    at_ms: Option<u64>,
+) -> Failure {
+    refused(
+        gw,
+        ctx,
+        "revoked-or-expired",
+        Some(prefix),
+        Some(key.id.clone()),
+    )
+    .await;
+    ApiError::new(401, code, format!("gateway key {} {what}", key.id))
+        .with_field("key_id", key.id.clone())
+        .with_field(field, json!(at_ms.map(clock::rfc3339)))
+        .into()
 }
 
 async fn refused(

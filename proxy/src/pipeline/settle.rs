@@ -18,6 +18,7 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         // own routes): not a call.
         if let Some(h) = ctx.held.take() {
             gw.budgets.release(&h);
+            gw.events.release(h.call_id).await;
         }
         return;
     }
