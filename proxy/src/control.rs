@@ -38,12 +38,21 @@ fn target(s: &StateArgs) -> Result<Target, String> {
     })
 }
 
-/// A running proxy's admin API, if the data dir names one that answers.
+/// A running proxy's admin API, if the data dir names one that answers
+/// as the process that recorded it (a stale address may now belong to
+/// another proxy, or to anything else).
 fn running(t: &Target) -> Option<SocketAddr> {
-    let addr = token::recorded_address(&t.data_dir)?;
-    TcpStream::connect_timeout(&addr, Duration::from_secs(1))
-        .ok()
-        .map(|_| addr)
+    let (addr, pid) = token::recorded(&t.data_dir)?;
+    let (status, v) = http_with(
+        addr,
+        None,
+        "GET",
+        "/readyz",
+        &Value::Null,
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    (status == 200 && v["pid"].as_u64() == Some(pid as u64)).then_some(addr)
 }
 
 /// One admin request over loopback HTTP/1.1.
@@ -54,16 +63,36 @@ fn http(
     path: &str,
     body: &Value,
 ) -> Result<(u16, Value), String> {
+    http_with(
+        addr,
+        Some(token),
+        method,
+        path,
+        body,
+        Duration::from_secs(15),
+    )
+}
+
+fn http_with(
+    addr: SocketAddr,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &Value,
+    timeout: Duration,
+) -> Result<(u16, Value), String> {
     let body = if body.is_null() {
         Vec::new()
     } else {
         body.to_string().into_bytes()
     };
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    let mut s = TcpStream::connect_timeout(&addr, timeout.min(Duration::from_secs(5)))
         .map_err(|e| format!("cannot reach the admin API at {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -72,7 +101,7 @@ fn http(
         .map_err(|e| format!("admin API at {addr}: {e}"))?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)
-        .map_err(|e| format!("admin API at {addr}: {e}"))?;
+        .map_err(|e| format!("the admin API at {addr} did not answer within {timeout:?}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")

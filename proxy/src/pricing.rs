@@ -153,6 +153,11 @@ impl Pricing {
                         .ok_or_else(|| {
                             format!("models.{id:?}.same_as = {target:?} names no priced entry")
                         })?;
+                    if raw.max_output_tokens == Some(0) {
+                        return Err(format!(
+                            "models.{id:?}.max_output_tokens must be at least 1"
+                        ));
+                    }
                     Price {
                         same_as: Some(target.clone()),
                         max_output_tokens: raw.max_output_tokens.or(t.max_output_tokens),
@@ -208,6 +213,11 @@ impl Pricing {
 type Rate<'a> = dyn Fn(&str, &str, &Option<String>) -> Result<Option<Decimal>, String> + 'a;
 
 fn price_of(id: &str, raw: &RawPrice, rate: &Rate<'_>) -> Result<Price, String> {
+    if raw.max_output_tokens == Some(0) {
+        return Err(format!(
+            "models.{id:?}.max_output_tokens must be at least 1"
+        ));
+    }
     let need = |field: &str, v: &Option<String>| {
         rate(id, field, v)?.ok_or_else(|| format!("models.{id:?} needs {field}"))
     };

@@ -1,8 +1,11 @@
-//! Rate limits (off by default): token buckets per gateway key (requests
-//! and tokens per minute, keyed on the sha256 of the secret) and per client
-//! IP. Capacity equals the per-minute refill. State is a bounded LRU per
-//! bucket kind, so a flood of distinct keys or addresses cannot grow it.
-//! Both buckets must pass; nothing is taken from either unless both do.
+//! Rate limits (off by default): token buckets per client address (checked
+//! first, so requests without a valid key are throttled too) and per
+//! gateway key (requests and tokens per minute, keyed on the sha256 of the
+//! secret). Capacity equals the per-minute refill. State is a bounded LRU
+//! per bucket kind, so a flood of distinct keys or addresses cannot grow
+//! it. Tokens are taken for the input estimate on admission and for the
+//! output once the provider reports it (a bucket may go into debt, which
+//! later requests wait out).
 
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
@@ -133,15 +136,35 @@ impl<K: std::hash::Hash + Eq + Clone> Kind<K> {
         }
     }
 
-    /// Seconds until `cost` is available, 0 if it is now.
-    fn wait(&self, b: &mut Bucket, cost: f64, now: Instant) -> u64 {
+    /// Take `cost` now, or say how many seconds until it can be taken.
+    /// A cost above capacity waits for a full bucket (and then takes it
+    /// all), so no request is refused forever.
+    fn take(&self, key: K, cost: f64, now: Instant) -> Result<(), u64> {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map.get_or_insert_mut(key, || Bucket {
+            level: self.per_minute,
+            at: now,
+        });
         b.refill(self.per_minute, now);
-        if b.level >= cost {
-            return 0;
+        let cost = cost.min(self.per_minute);
+        let ok = b.level >= cost;
+        counted(self.name, ok);
+        if ok {
+            b.level -= cost;
+            return Ok(());
         }
-        // A cost above capacity can never be met: say a minute.
-        let need = (cost.min(self.per_minute) - b.level).max(0.0);
-        ((need * 60.0 / self.per_minute).ceil() as u64).max(1)
+        let need = cost - b.level;
+        Err(((need * 60.0 / self.per_minute).ceil() as u64).max(1))
+    }
+
+    /// Take `cost` after the fact, into debt if need be (down to one
+    /// bucket's worth below empty).
+    fn charge(&self, key: K, cost: f64, now: Instant) {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = map.get_mut(&key) {
+            b.refill(self.per_minute, now);
+            b.level = (b.level - cost).max(-self.per_minute);
+        }
     }
 }
 
@@ -200,74 +223,38 @@ impl RateLimiter {
         ip
     }
 
-    /// Take one request (and `tokens`) from the key's buckets and one from
-    /// the address's, or refuse without taking anything.
-    pub fn admit(&self, key: Option<&[u8; 32]>, ip: IpAddr, tokens: u64) -> Result<(), Throttled> {
+    /// One request from the address's bucket.
+    pub fn admit_ip(&self, ip: IpAddr) -> Result<(), Throttled> {
+        self.ips
+            .take(ip, 1.0, Instant::now())
+            .map_err(|wait| Throttled {
+                scope: self.ips.name,
+                retry_after_seconds: wait,
+            })
+    }
+
+    /// One request, and `input_tokens` when tokens are limited, from the
+    /// key's buckets.
+    pub fn admit_key(&self, key: &[u8; 32], input_tokens: u64) -> Result<(), Throttled> {
         let now = Instant::now();
-        let full = |per_minute: f64| Bucket {
-            level: per_minute,
-            at: now,
+        let refused = |scope, wait| Throttled {
+            scope,
+            retry_after_seconds: wait,
         };
-        let mut keys = self.keys.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let mut key_tokens = self
-            .key_tokens
-            .as_ref()
-            .map(|k| k.buckets.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut ips = self.ips.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        self.keys
+            .take(*key, 1.0, now)
+            .map_err(|w| refused(self.keys.name, w))?;
+        if let Some(t) = &self.key_tokens {
+            t.take(*key, input_tokens as f64, now)
+                .map_err(|w| refused(t.name, w))?;
+        }
+        Ok(())
+    }
 
-        let mut kb = key.map(|h| *keys.get_or_insert(*h, || full(self.keys.per_minute)));
-        let mut tb = match (key, &self.key_tokens, key_tokens.as_mut()) {
-            (Some(h), Some(kind), Some(map)) => {
-                Some(*map.get_or_insert(*h, || full(kind.per_minute)))
-            }
-            _ => None,
-        };
-        let mut ib = *ips.get_or_insert(ip, || full(self.ips.per_minute));
-
-        let mut refusal = None;
-        if let Some(b) = kb.as_mut() {
-            let wait = self.keys.wait(b, 1.0, now);
-            counted(self.keys.name, wait == 0);
-            if wait > 0 {
-                refusal = Some((self.keys.name, wait));
-            }
-        }
-        if let (Some(b), Some(kind)) = (tb.as_mut(), &self.key_tokens) {
-            let wait = kind.wait(b, tokens as f64, now);
-            counted(kind.name, wait == 0);
-            if wait > 0 && refusal.is_none() {
-                refusal = Some((kind.name, wait));
-            }
-        }
-        let wait = self.ips.wait(&mut ib, 1.0, now);
-        counted(self.ips.name, wait == 0);
-        if wait > 0 && refusal.is_none() {
-            refusal = Some((self.ips.name, wait));
-        }
-        // Refilled levels are kept either way; tokens only taken on success.
-        let ok = refusal.is_none();
-        if let (Some(h), Some(mut b)) = (key, kb) {
-            if ok {
-                b.level -= 1.0;
-            }
-            keys.put(*h, b);
-        }
-        if let (Some(h), Some(mut b), Some(map)) = (key, tb, key_tokens.as_mut()) {
-            if ok {
-                b.level -= tokens as f64;
-            }
-            map.put(*h, b);
-        }
-        if ok {
-            ib.level -= 1.0;
-        }
-        ips.put(ip, ib);
-        match refusal {
-            None => Ok(()),
-            Some((scope, retry_after_seconds)) => Err(Throttled {
-                scope,
-                retry_after_seconds,
-            }),
+    /// The output tokens a call of `key` produced, once known.
+    pub fn spend_output(&self, key: &[u8; 32], tokens: u64) {
+        if let Some(t) = &self.key_tokens {
+            t.charge(*key, tokens as f64, Instant::now());
         }
     }
 }
@@ -291,23 +278,36 @@ mod test {
     #[test]
     fn a_burst_beyond_capacity_is_refused_with_a_wait_and_others_pass() {
         let l = limiter(3, 1000);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let (a, b) = ([1u8; 32], [2u8; 32]);
         for _ in 0..3 {
-            l.admit(Some(&a), ip, 0).unwrap();
+            l.admit_key(&a, 0).unwrap();
         }
-        let t = l.admit(Some(&a), ip, 0).unwrap_err();
+        let t = l.admit_key(&a, 0).unwrap_err();
         assert_eq!(t.scope, "key");
         assert_eq!(t.retry_after_seconds, 20, "one request per 20 s at 3 RPM");
-        l.admit(Some(&b), ip, 0).unwrap();
+        l.admit_key(&b, 0).unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        l.admit_ip(ip).unwrap();
     }
 
     #[test]
-    fn refused_by_one_bucket_takes_nothing_from_the_other() {
-        let l = limiter(1000, 1);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        l.admit(Some(&[1; 32]), ip, 0).unwrap();
-        assert_eq!(l.admit(Some(&[1; 32]), ip, 0).unwrap_err().scope, "ip");
+    fn tokens_are_taken_for_input_then_output_and_never_refuse_forever() {
+        let l = RateLimiter::new(&RateLimitConfig {
+            enabled: true,
+            key_tpm: 1000,
+            ..RateLimitConfig::default()
+        })
+        .unwrap();
+        let k = [7u8; 32];
+        // Beyond capacity: waits for a full bucket, then passes.
+        l.admit_key(&k, 5000).unwrap();
+        let t = l.admit_key(&k, 10).unwrap_err();
+        assert_eq!(t.scope, "key_tokens");
+        let k2 = [8u8; 32];
+        l.admit_key(&k2, 100).unwrap();
+        l.spend_output(&k2, 2000);
+        // 900 left minus 2000 output: in debt, a minute's worth at most.
+        assert!(l.admit_key(&k2, 1).unwrap_err().retry_after_seconds >= 60);
     }
 
     #[test]

@@ -60,7 +60,12 @@ pub fn handle(gw: &Gateway, method: &str, path: &str, q: Option<&str>) -> Option
         "/admin/events" => {
             let filter = EventFilter {
                 types: query(q, "type")
-                    .map(|t| t.split(',').map(str::to_owned).collect())
+                    .map(|t| {
+                        t.split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 after,
                 limit,

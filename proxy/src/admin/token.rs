@@ -73,7 +73,13 @@ pub fn read(path: &Path) -> Result<Option<String>, String> {
 
 /// Whether an `Authorization` header value carries `token`.
 pub fn authorized(header: Option<&[u8]>, token: &str) -> bool {
-    let Some(v) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+    let Some(h) = header else { return false };
+    let h = h.trim_ascii();
+    let Some(v) = h
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
+        .map(|_| &h[7..])
+    else {
         return false;
     };
     let v = v.trim_ascii();
@@ -90,6 +96,14 @@ pub fn record_address(data_dir: &Path, addr: SocketAddr) -> std::io::Result<()> 
 
 /// The recorded admin address, if any.
 pub fn recorded_address(data_dir: &Path) -> Option<SocketAddr> {
+    recorded(data_dir).map(|r| r.0)
+}
+
+/// The recorded admin address and the pid of the proxy that wrote it.
+pub fn recorded(data_dir: &Path) -> Option<(SocketAddr, u32)> {
     let text = std::fs::read_to_string(data_dir.join(ADDR_FILE)).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    let mut parts = text.split_whitespace();
+    let addr = parts.next()?.parse().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    Some((addr, pid))
 }

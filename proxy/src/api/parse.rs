@@ -48,6 +48,8 @@ pub struct ChatRequest {
     pub max_output_tokens: Option<u64>,
     /// OpenAI `n`: choices generated, each up to the output bound.
     pub choices: u64,
+    /// Image, document, file and audio parts in the messages and system.
+    pub media_parts: u64,
     /// Text bytes in messages, system and tools, divided by four.
     pub estimated_input_tokens: u64,
 }
@@ -61,7 +63,7 @@ struct Fields<'a> {
     stream: Option<bool>,
     include_usage: bool,
     messages: Option<Counted>,
-    system_text: u64,
+    system: Measure,
     tools: Option<Tools>,
     max_tokens: Option<u64>,
     max_completion_tokens: Option<u64>,
@@ -105,6 +107,19 @@ impl ChatRequest {
                     .with_param("messages"),
             );
         }
+        if shape == Shape::OpenAi {
+            for (name, v) in [
+                ("max_tokens", fields.max_tokens),
+                ("max_completion_tokens", fields.max_completion_tokens),
+            ] {
+                if v == Some(0) {
+                    return Err(
+                        ApiError::bad_request(format!("`{name}` must be at least 1"))
+                            .with_param(name),
+                    );
+                }
+            }
+        }
         if shape == Shape::Anthropic {
             match fields.max_tokens {
                 None => return Err(missing("max_tokens")),
@@ -123,7 +138,7 @@ impl ChatRequest {
             }
         };
         let tools = fields.tools.unwrap_or_default();
-        let text = messages.text + fields.system_text + tools.text;
+        let text = messages.text + fields.system.text + tools.text;
         Ok(Self {
             shape,
             model,
@@ -136,6 +151,7 @@ impl ChatRequest {
             // Both set: the larger bounds what a provider may generate.
             max_output_tokens: fields.max_tokens.max(fields.max_completion_tokens),
             choices,
+            media_parts: messages.media + fields.system.media,
             estimated_input_tokens: text.div_ceil(4),
             body,
         })
@@ -361,7 +377,7 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_, 'de> {
                     f.include_usage = o.is_some_and(|o| o.include_usage);
                 }
                 "messages" => f.messages = map.next_value_seed(CountSeq)?,
-                "system" => f.system_text = map.next_value_seed(TextBytes)?,
+                "system" => f.system = map.next_value_seed(TextBytes)?,
                 "tools" => f.tools = map.next_value_seed(ToolsSeed)?,
                 "max_tokens" => f.max_tokens = map.next_value()?,
                 "max_completion_tokens" => f.max_completion_tokens = map.next_value()?,
@@ -408,6 +424,34 @@ impl<'de> Deserialize<'de> for Key<'de> {
 struct Counted {
     count: u64,
     text: u64,
+    media: u64,
+}
+
+/// Content parts a provider bills by what they hold, not by their bytes
+/// (an image URL, a PDF).
+const MEDIA_TYPES: &[&str] = &[
+    "image_url",
+    "image",
+    "input_image",
+    "document",
+    "file",
+    "input_file",
+    "input_audio",
+    "audio",
+];
+
+/// The bytes of the strings in a value, and its media parts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Measure {
+    text: u64,
+    media: u64,
+}
+
+impl std::ops::AddAssign for Measure {
+    fn add_assign(&mut self, o: Measure) {
+        self.text += o.text;
+        self.media += o.media;
+    }
 }
 
 struct CountSeq;
@@ -437,65 +481,79 @@ impl<'de> Visitor<'de> for CountSeq {
 
     fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
         let mut c = Counted::default();
-        while let Some(text) = seq.next_element_seed(TextBytes)? {
+        while let Some(m) = seq.next_element_seed(TextBytes)? {
             c.count += 1;
-            c.text += text;
+            c.text += m.text;
+            c.media += m.media;
         }
         Ok(Some(c))
     }
 }
 
-/// Any JSON value, reduced to the bytes of the strings in it.
+/// Any JSON value, reduced to the bytes of the strings in it and the media
+/// parts (objects whose `type` is one of [`MEDIA_TYPES`]).
 #[derive(Clone, Copy)]
 struct TextBytes;
 
 impl<'de> DeserializeSeed<'de> for TextBytes {
-    type Value = u64;
+    type Value = Measure;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Measure, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for TextBytes {
-    type Value = u64;
+    type Value = Measure;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<u64, E> {
-        Ok(0)
+    fn visit_bool<E>(self, _: bool) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_i64<E>(self, _: i64) -> Result<u64, E> {
-        Ok(0)
+    fn visit_i64<E>(self, _: i64) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_u64<E>(self, _: u64) -> Result<u64, E> {
-        Ok(0)
+    fn visit_u64<E>(self, _: u64) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_f64<E>(self, _: f64) -> Result<u64, E> {
-        Ok(0)
+    fn visit_f64<E>(self, _: f64) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_unit<E>(self) -> Result<u64, E> {
-        Ok(0)
+    fn visit_unit<E>(self) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_none<E>(self) -> Result<u64, E> {
-        Ok(0)
+    fn visit_none<E>(self) -> Result<Measure, E> {
+        Ok(Measure::default())
     }
-    fn visit_str<E>(self, s: &str) -> Result<u64, E> {
-        Ok(s.len() as u64)
+    fn visit_str<E>(self, s: &str) -> Result<Measure, E> {
+        Ok(Measure {
+            text: s.len() as u64,
+            media: 0,
+        })
     }
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<u64, S::Error> {
-        let mut n = 0u64;
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Measure, S::Error> {
+        let mut n = Measure::default();
         while let Some(t) = seq.next_element_seed(self)? {
             n += t;
         }
         Ok(n)
     }
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<u64, M::Error> {
-        let mut n = 0u64;
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            n += map.next_value_seed(self)?;
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Measure, M::Error> {
+        let mut n = Measure::default();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if k == "type" {
+                let v: &'de RawValue = map.next_value()?;
+                let tag = v.get().trim_matches('"');
+                n.text += tag.len() as u64;
+                if MEDIA_TYPES.contains(&tag) {
+                    n.media += 1;
+                }
+            } else {
+                n += map.next_value_seed(self)?;
+            }
         }
         Ok(n)
     }
@@ -583,7 +641,7 @@ impl<'de> Visitor<'de> for ToolSeed {
                     text += t;
                     name = name.or(n);
                 }
-                _ => text += map.next_value_seed(TextBytes)?,
+                _ => text += map.next_value_seed(TextBytes)?.text,
             }
         }
         Ok((name, text))

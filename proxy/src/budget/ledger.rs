@@ -198,8 +198,8 @@ fn crossed(before: (Usd, u64), w: &Win, s: &Scoped, window: Window) -> Vec<Alert
     let mut out = Vec::new();
     let mut check = |was: Decimal, now: Decimal, cap: Decimal, unit: Unit| {
         for (level, t) in [
-            ("critical", Decimal::new(95, 2)),
             ("warning", Decimal::new(80, 2)),
+            ("critical", Decimal::new(95, 2)),
         ] {
             let line = cap * t;
             if was < line && now >= line {
@@ -398,7 +398,13 @@ impl Budgets for Ledger {
     }
 
     fn remaining(&self, scope_id: &str, now_ms: u64) -> Remaining {
-        let account = self.account(scope_id);
+        // A lookup creates nothing: any string may be asked about.
+        let found = lock(&self.shards[shard_of(scope_id)])
+            .get(scope_id)
+            .cloned();
+        let Some(account) = found else {
+            return Remaining::default();
+        };
         let mut a = lock(&account);
         a.roll(now_ms);
         Remaining {
@@ -482,7 +488,7 @@ mod test {
         let alerts = ledger.settle(&c, Usd(Decimal::from(7)), 7, now);
         assert_eq!(
             alerts.iter().map(|a| a.level).collect::<Vec<_>>(),
-            ["critical", "warning"]
+            ["warning", "critical"]
         );
         assert!(ledger.reserve(&ask(1), now).is_err());
         // Past 80 % settled, a reservation is warned.

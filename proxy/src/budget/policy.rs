@@ -77,6 +77,13 @@ fn default_tiers() -> HashMap<String, Caps> {
 }
 
 impl BudgetPolicy {
+    pub fn any_caps(&self) -> bool {
+        self.tier.as_ref().is_some_and(|t| t.1.any())
+            || [&self.workspaces, &self.teams, &self.users]
+                .iter()
+                .any(|m| m.values().any(Caps::any))
+    }
+
     pub fn load(dir: &Path) -> Result<BudgetPolicy, String> {
         let path = dir.join(FILE);
         match std::fs::read_to_string(&path) {

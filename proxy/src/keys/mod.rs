@@ -349,8 +349,10 @@ fn from_spec(s: &IssueSpec, now: u64) -> Result<GatewayKey, String> {
             ));
         }
     }
+    let id = new_id();
     Ok(GatewayKey {
-        id: new_id(),
+        budget_id: id.clone(),
+        id,
         hash: [0; 32],
         user_id: s.user_id.clone(),
         team_id: s.team_id.clone(),
@@ -406,6 +408,7 @@ mod test {
         let (b, _) = keys.rotate(&a.key.id, Duration::from_secs(60)).unwrap();
         assert_eq!(b.key.user_id.as_deref(), Some("alice"));
         assert_eq!(b.key.caps, a.key.caps);
+        assert_eq!(b.key.budget_id, a.key.id, "one budget across a rotation");
         // Both valid during grace; a second rotation of the old one refused.
         assert!(
             keys.index()

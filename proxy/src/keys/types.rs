@@ -78,6 +78,9 @@ pub struct GatewayKey {
     pub grace_period_until_ms: Option<u64>,
     pub rotated_from: Option<String>,
     pub rotated_to: Option<String>,
+    /// The id spend is counted under: the first key of a rotation chain,
+    /// so a rotation does not hand out a fresh budget.
+    pub budget_id: String,
     pub caps: Caps,
     /// `provider:model` or bare model names; a trailing `*` matches a
     /// prefix. Empty: every model.
@@ -171,6 +174,9 @@ impl GatewayKey {
         );
         put("rotated_from", json!(self.rotated_from));
         put("rotated_to", json!(self.rotated_to));
+        if self.budget_id != self.id {
+            put("budget_id", json!(self.budget_id));
+        }
         put("daily_cap_usd", json!(self.caps.daily_usd));
         put("monthly_cap_usd", json!(self.caps.monthly_usd));
         put("daily_token_cap", json!(self.caps.daily_tokens));

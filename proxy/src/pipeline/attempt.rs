@@ -33,6 +33,9 @@ pub struct Attempt {
     pub error_class: Option<&'static str>,
     /// Until the head arrived, or the attempt failed.
     pub elapsed: Duration,
+    /// The request may have reached the provider (it was sent, or the
+    /// connection broke after sending): it may be billed.
+    pub delivered: bool,
 }
 
 /// A response head from the provider and what relaying it needs.
@@ -150,6 +153,7 @@ pub async fn run(
         status: None,
         error_class: None,
         elapsed: Duration::ZERO,
+        delivered: true,
     };
     // Waiting on the provider while the client is gone would only spend
     // its money: the upstream exchange is dropped as soon as it leaves.
@@ -182,6 +186,7 @@ pub async fn run(
         Err(e) => {
             count_upstream_error(&provider.name, e.class());
             attempt.error_class = Some(e.class());
+            attempt.delivered = e.may_have_reached();
             ctx.attempts.push(attempt);
             Err(Failure::Upstream(e))
         }

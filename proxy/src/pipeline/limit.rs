@@ -20,6 +20,10 @@ use crate::state::Gateway;
 
 /// How long a hold outlives a crash: no provider call runs longer.
 const HOLD_TTL_MS: u64 = 15 * 60 * 1000;
+/// Input tokens an image, document, file or audio part may cost whatever
+/// its bytes: above what providers bill for the largest image today
+/// (~37k tokens on gpt-4o-mini), for a document a few dozen pages.
+pub const MEDIA_PART_TOKENS: u64 = 100_000;
 
 /// The scopes a call is charged to, tier first and key last.
 pub fn scopes(key: Option<&GatewayKey>, policy: &BudgetPolicy) -> Vec<Scoped> {
@@ -58,7 +62,7 @@ pub fn scopes(key: Option<&GatewayKey>, policy: &BudgetPolicy) -> Vec<Scoped> {
     }
     out.push(Scoped {
         kind: ScopeKind::Key,
-        identity: key.id.clone(),
+        identity: key.budget_id.clone(),
         caps: key.caps.clone(),
     });
     out
@@ -70,7 +74,7 @@ pub fn priced_id(ctx: &RequestCtx) -> Option<String> {
     Some(format!("{}:{}", c.provider, c.model))
 }
 
-pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Failure> {
+pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
     let snapshot = ctx
         .snapshot
         .clone()
@@ -112,8 +116,10 @@ pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Res
         metrics::get().unpriced_calls.inc();
         tracing::debug!(request_id = %ctx.request_id, model = %model_id, "model has no price; served at zero cost");
     }
-    // Every token is at least one byte of the body: it bounds the input.
-    let input = req.body.len() as u64;
+    // Every text token is at least one byte of the body; media parts are
+    // billed by what they hold and get a fixed allowance each.
+    let input =
+        (req.body.len() as u64).saturating_add(req.media_parts.saturating_mul(MEDIA_PART_TOKENS));
     let model_max = price
         .and_then(|p| p.max_output_tokens)
         .unwrap_or(DEFAULT_MAX_OUTPUT);
@@ -134,37 +140,11 @@ pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Res
         Ok(h) => h,
         Err(e) => return Err(exceeded(gw, ctx, e).await),
     };
-    if let Some(limiter) = &gw.limiter {
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-        let xff = session
-            .req_header()
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        let ip = limiter.client_ip(peer, xff);
-        let key_hash = key.as_ref().map(|k| &k.hash);
-        if let Err(t) = limiter.admit(
-            key_hash,
-            ip,
-            input.min(req.estimated_input_tokens) + max_output,
-        ) {
+    if let (Some(limiter), Some(k)) = (&gw.limiter, &key) {
+        // Tokens per minute: the input now, the output once it is known.
+        if let Err(t) = limiter.admit_key(&k.hash, req.estimated_input_tokens) {
             gw.budgets.release(&held);
-            ctx.blocked = Some("rate_limit_exceeded");
-            return Err(ApiError::new(
-                429,
-                "rate_limit_exceeded",
-                format!(
-                    "rate limit of the {} bucket reached; retry in {} s",
-                    t.scope, t.retry_after_seconds
-                ),
-            )
-            .with_field("scope", t.scope)
-            .with_field("retry_after_seconds", t.retry_after_seconds)
-            .with_retry_after(t.retry_after_seconds)
-            .into());
+            return Err(throttled(ctx, t));
         }
     }
     // The provider must stop where the budget does: bound its output when
@@ -198,6 +178,48 @@ pub async fn admit(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Res
     }
     ctx.held = Some(held);
     Ok(())
+}
+
+/// The client's address, for its rate-limit bucket: the peer, or the
+/// nearest untrusted hop of `X-Forwarded-For` behind trusted proxies.
+fn client_ip(limiter: &crate::ratelimit::RateLimiter, session: &Session) -> IpAddr {
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let xff = session
+        .req_header()
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    limiter.client_ip(peer, xff)
+}
+
+/// The per-address bucket, before anything else: a flood of requests
+/// without a valid key is throttled too, before it writes audit events.
+pub fn admit_address(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Result<(), Failure> {
+    let Some(limiter) = &gw.limiter else {
+        return Ok(());
+    };
+    limiter
+        .admit_ip(client_ip(limiter, session))
+        .map_err(|t| throttled(ctx, t))
+}
+
+fn throttled(ctx: &mut RequestCtx, t: crate::ratelimit::Throttled) -> Failure {
+    ctx.blocked = Some("rate_limit_exceeded");
+    ApiError::new(
+        429,
+        "rate_limit_exceeded",
+        format!(
+            "rate limit of the {} bucket reached; retry in {} s",
+            t.scope, t.retry_after_seconds
+        ),
+    )
+    .with_field("scope", t.scope)
+    .with_field("retry_after_seconds", t.retry_after_seconds)
+    .with_retry_after(t.retry_after_seconds)
+    .into()
 }
 
 async fn exceeded(gw: &Gateway, ctx: &mut RequestCtx, e: Exceeded) -> Failure {

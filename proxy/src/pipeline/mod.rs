@@ -111,10 +111,11 @@ async fn chat(
     session.set_write_timeout(Some(gw.config.limits.client_write_timeout()));
     // Before the body is read: a caller without a valid key costs no more
     // than its request head.
+    limit::admit_address(gw, session, ctx)?;
     identify::caller(gw, session, ctx).await?;
     intake::read_and_parse(gw, session, ctx, shape).await?;
     route::decide(gw, session, ctx).await?;
-    limit::admit(gw, session, ctx).await?;
+    limit::admit(gw, ctx).await?;
     let redaction = redact::request(ctx).await?;
     let exchange = attempt::run(session, ctx, redaction).await?;
     relay::respond(gw, session, ctx, exchange).await

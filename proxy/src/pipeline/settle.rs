@@ -28,11 +28,13 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         (Some(s), Some(m)) => s.pricing.price(m),
         _ => None,
     };
-    let succeeded = attempt.is_some_and(|a| a.status.is_some_and(|s| s < 400));
-    let (usage, estimated) = match (ctx.usage, succeeded) {
+    // Sent, and not refused by the provider with an error status: without a
+    // usage report (a client gone before the answer, a timeout, a stream
+    // cut short) the provider may have spent up to the bound, and that is
+    // what is charged.
+    let billable = attempt.is_some_and(|a| a.delivered && a.status.is_none_or(|s| s < 400));
+    let (usage, estimated) = match (ctx.usage, billable) {
         (Some(u), _) => (u, false),
-        // Answered but no usage report (a stream cut short): the provider
-        // may have spent up to the bound, so that is what is charged.
         (None, true) => (
             crate::pipeline::Usage {
                 input_tokens: ctx.held.as_ref().map_or(0, |h| h.input_tokens),
@@ -49,6 +51,9 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         _ => Usd::ZERO,
     };
     let tokens = usage.input_tokens + usage.output_tokens;
+    if let (Some(limiter), Some(k)) = (&gw.limiter, &ctx.key) {
+        limiter.spend_output(&k.hash, usage.output_tokens);
+    }
     let now = clock::now_ms();
     let scopes = match ctx.held.take() {
         Some(h) => {

@@ -47,6 +47,12 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Whether the request may have reached the provider (which may then
+    /// bill for it): everything but a failed connect.
+    pub fn may_have_reached(&self) -> bool {
+        !matches!(self, Self::Connect { .. })
+    }
+
     /// `error_class` label: network problems and timeouts are NETWORK.
     pub fn class(&self) -> &'static str {
         match self {

@@ -167,7 +167,14 @@ impl Gateway {
             }
         };
         let budgets = match BudgetPolicy::load(dir) {
-            Ok(b) => Arc::new(b),
+            Ok(b) => {
+                if previous.budgets.any_caps() && !b.any_caps() {
+                    tracing::warn!(
+                        "budgets.toml now sets no caps (removed or emptied): only key caps apply"
+                    );
+                }
+                Arc::new(b)
+            }
             Err(e) => {
                 errors.push(format!("budgets rejected, last good caps kept: {e}"));
                 previous.budgets.clone()

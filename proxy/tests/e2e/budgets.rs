@@ -569,3 +569,108 @@ fn caps_reload_while_serving_and_a_broken_budgets_file_keeps_the_last_good_caps(
         "2026-12-01"
     );
 }
+
+#[test]
+fn a_client_gone_before_the_answer_is_charged_the_worst_case() {
+    use std::io::Write;
+    let s = budget_stack("", "");
+    let (id, secret) = s.issue_key(&json!({"daily_cap_usd": "0.01"}));
+    let body = json!({"model": "mock:gpt-4o-mini", "max_tokens": 1000,
+                      "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.proxy_port)).unwrap();
+    write!(
+        c,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {secret}\r\nx-mock-latency-ms: 3000\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Gone once the provider has the request, before it answers.
+    assert!(eventually(Duration::from_secs(5), || spent(
+        &s,
+        &format!("key:{id}")
+    )
+    .1 > 0));
+    drop(c);
+    assert!(eventually(Duration::from_secs(10), || s
+        .usage_records()
+        .len()
+        == 1));
+    let r = &s.usage_records()[0];
+    assert_eq!(r["error_code"], "client_gone");
+    assert_eq!(r["usage_estimated"], true);
+    assert_eq!(
+        r["output_tokens"], 1000,
+        "the whole output bound is charged"
+    );
+    let (ledger, held) = spent(&s, &format!("key:{id}"));
+    assert_eq!((ledger, held), (units(r["cost_usd"].as_str().unwrap()), 0));
+    assert!(ledger >= cost_units(0, 1000));
+}
+
+#[test]
+fn a_rotation_shares_its_predecessors_budget() {
+    let s = budget_stack("", "");
+    let (id, old) = s.issue_key(&json!({"daily_cap_usd": "0.0005"}));
+    let r = s.admin_post_json(
+        &format!("/admin/keys/{id}/rotate"),
+        br#"{"grace_period": "1h"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new = r.json()["secret"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["budget_id"], id.as_str());
+    // Spend the cap with the old secret, then the new one is refused too.
+    let mut served = 0;
+    while matches!(spend(&s.base, &old, 0, None, 400), Outcome::Served { .. }) {
+        served += 1;
+        assert!(served < 50, "the cap never bound");
+    }
+    assert!(matches!(
+        spend(&s.base, &new, 0, None, 400),
+        Outcome::Refused
+    ));
+    assert!(spent(&s, &format!("key:{id}")).0 <= 50_000);
+}
+
+#[test]
+fn the_address_limit_throttles_bad_keys_and_token_limits_never_lock_a_key_out() {
+    let s = budget_stack(
+        "",
+        "[rate_limits]\nenabled = true\nip_rpm = 4\nkey_tpm = 1000\n",
+    );
+    let body =
+        json!({"model": "mock:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    let bad: Vec<u16> = (0..6)
+        .map(|_| {
+            s.post(
+                OPENAI,
+                &body,
+                &[("authorization", "Bearer sk-sluice-wrong")],
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(bad, [401, 401, 401, 401, 429, 429]);
+    let s = budget_stack("", "[rate_limits]\nenabled = true\nkey_tpm = 1000\n");
+    let (_, secret) = s.issue_key(&json!({}));
+    // No max_tokens (the model allows 16384): admitted on its input.
+    let r = s.post(
+        OPENAI,
+        &body,
+        &[
+            ("authorization", &format!("Bearer {secret}")),
+            ("x-mock-output-tokens", "1500"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // 1500 output tokens put the minute's 1000 in debt: the next waits.
+    let r = s.post(
+        OPENAI,
+        &body,
+        &[("authorization", &format!("Bearer {secret}"))],
+    );
+    let e = openai_error(&r, 429, "rate_limit_exceeded", "rate_limit_error");
+    assert_eq!(e["scope"], "key_tokens");
+    assert!(e["retry_after_seconds"].as_u64().unwrap() >= 30);
+}
