@@ -115,7 +115,7 @@ test: lint plugins sdk-env
 bench: plugins
 	cargo build --release -p sluice -p sluice-bench
 	target/release/sluice-bench
-	cargo bench -p sluice --bench event_log
+	cargo bench -p sluice --bench ledger
 	cargo bench -p sluice --bench plugin_call
 
 lint: setup
