@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use sluice::budget::{Ask, Budgets, Ledger, ScopeKind, Scoped};
 use sluice::events::{EventLog, PolicyResult, Scopes, UsageRecord};
-use sluice::keys::{Amount, Caps, IssueSpec, Keys, hash_secret};
+use sluice::keys::{Caps, IssueSpec, Keys, hash_secret};
 use sluice::money::Usd;
 use sluice::pricing::Pricing;
 
