@@ -12,7 +12,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::money::Usd;
-use crate::pipeline::Usage;
+
+/// Tokens of one provider call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Every input token, cache reads and writes included.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Of the input, read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Of the input, written to the prompt cache (Anthropic).
+    pub cache_write_tokens: u64,
+}
 
 pub const FILE: &str = "pricing.toml";
 /// Output tokens assumed for a model whose entry gives no maximum, when

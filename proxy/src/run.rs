@@ -143,7 +143,11 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let gateway = match Gateway::new(config.clone(), engine) {
+    let admin_token = match crate::admin::token::load_or_create(&config) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let gateway = match Gateway::new(config.clone(), engine, admin_token) {
         Ok(g) => g,
         Err(e) => return fail(e),
     };

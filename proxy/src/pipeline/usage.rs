@@ -5,18 +5,7 @@ use serde::Deserialize;
 
 use crate::api::Shape;
 use crate::plugins::bindings::SseEvent;
-
-/// Tokens of one provider call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Every input token, cache reads and writes included.
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// Of the input, read from the provider's prompt cache.
-    pub cached_input_tokens: u64,
-    /// Of the input, written to the prompt cache (Anthropic).
-    pub cache_write_tokens: u64,
-}
+pub use crate::pricing::Usage;
 
 #[derive(Deserialize, Default)]
 struct Counts {

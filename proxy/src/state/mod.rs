@@ -68,7 +68,11 @@ pub struct ReloadReport {
 impl Gateway {
     /// Load providers, policies and plugins; fails only on configuration
     /// errors. Plugin files that fail to load are reported, not fatal.
-    pub fn new(config: Config, engine: PluginEngine) -> Result<Arc<Self>, String> {
+    pub fn new(
+        config: Config,
+        engine: PluginEngine,
+        admin_token: String,
+    ) -> Result<Arc<Self>, String> {
         let providers = Arc::new(Providers::from_config(&config.providers)?);
         let policies = Policies::load(&config.plugins.policies_dir)?;
         let pricing = Arc::new(Pricing::load(&config.plugins.policies_dir)?);
@@ -81,7 +85,6 @@ impl Gateway {
             &restored.holds,
             crate::clock::now_ms(),
         ));
-        let admin_token = crate::admin::token::load_or_create(&config)?;
         let plugins = load_plugins(&engine, &config.plugins.dir, &policies, None);
         let report = report(1, "startup", &plugins, &policies, Vec::new());
         log_report(&report);
