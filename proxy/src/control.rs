@@ -52,7 +52,9 @@ fn running(t: &Target) -> Option<SocketAddr> {
         Duration::from_secs(2),
     )
     .ok()?;
-    (status == 200 && v["pid"].as_u64() == Some(pid as u64)).then_some(addr)
+    let ours = std::fs::canonicalize(&t.data_dir).ok();
+    let same_dir = ours.is_some() && v["data_dir"].as_str().map(std::path::PathBuf::from) == ours;
+    (status == 200 && v["pid"].as_u64() == Some(pid as u64) && same_dir).then_some(addr)
 }
 
 /// One admin request over loopback HTTP/1.1.

@@ -3,9 +3,9 @@
 //! gateway key (requests and tokens per minute, keyed on the sha256 of the
 //! secret). Capacity equals the per-minute refill. State is a bounded LRU
 //! per bucket kind, so a flood of distinct keys or addresses cannot grow
-//! it. Tokens are taken for the input estimate on admission and for the
-//! output once the provider reports it (a bucket may go into debt, which
-//! later requests wait out).
+//! it. Tokens are taken on admission for the input estimate and the output
+//! bound (at most a full bucket), and trued up to the reported usage once
+//! the call ends (a bucket may go into debt, which later requests wait out).
 
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
@@ -157,13 +157,13 @@ impl<K: std::hash::Hash + Eq + Clone> Kind<K> {
         Err(((need * 60.0 / self.per_minute).ceil() as u64).max(1))
     }
 
-    /// Take `cost` after the fact, into debt if need be (down to one
-    /// bucket's worth below empty).
-    fn charge(&self, key: K, cost: f64, now: Instant) {
+    /// Adjust by `delta` after the fact: a refund up to capacity, or debt
+    /// (down to ten buckets' worth below empty).
+    fn adjust(&self, key: K, delta: f64, now: Instant) {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = map.get_mut(&key) {
             b.refill(self.per_minute, now);
-            b.level = (b.level - cost).max(-self.per_minute);
+            b.level = (b.level + delta).clamp(-10.0 * self.per_minute, self.per_minute);
         }
     }
 }
@@ -201,6 +201,7 @@ impl RateLimiter {
 
     /// The client's address: the peer, or for a trusted peer the nearest
     /// untrusted address in `X-Forwarded-For`.
+    /// `forwarded_for`: every `X-Forwarded-For` line, joined in order.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
         if !self.trusted.iter().any(|c| c.contains(peer)) {
             return peer;
@@ -233,9 +234,10 @@ impl RateLimiter {
             })
     }
 
-    /// One request, and `input_tokens` when tokens are limited, from the
-    /// key's buckets.
-    pub fn admit_key(&self, key: &[u8; 32], input_tokens: u64) -> Result<(), Throttled> {
+    /// One request, and when tokens are limited `tokens` (input estimate
+    /// plus output bound, at most a full bucket), from the key's buckets.
+    /// Returns the tokens taken, for [`RateLimiter::settle_tokens`].
+    pub fn admit_key(&self, key: &[u8; 32], tokens: u64) -> Result<u64, Throttled> {
         let now = Instant::now();
         let refused = |scope, wait| Throttled {
             scope,
@@ -244,17 +246,19 @@ impl RateLimiter {
         self.keys
             .take(*key, 1.0, now)
             .map_err(|w| refused(self.keys.name, w))?;
-        if let Some(t) = &self.key_tokens {
-            t.take(*key, input_tokens as f64, now)
-                .map_err(|w| refused(t.name, w))?;
-        }
-        Ok(())
+        let Some(t) = &self.key_tokens else {
+            return Ok(0);
+        };
+        let taken = (tokens as f64).min(t.per_minute);
+        t.take(*key, taken, now).map_err(|w| refused(t.name, w))?;
+        Ok(taken as u64)
     }
 
-    /// The output tokens a call of `key` produced, once known.
-    pub fn spend_output(&self, key: &[u8; 32], tokens: u64) {
+    /// True the key's token bucket up once a call's usage is known:
+    /// `taken` at admission, `used` in fact.
+    pub fn settle_tokens(&self, key: &[u8; 32], taken: u64, used: u64) {
         if let Some(t) = &self.key_tokens {
-            t.charge(*key, tokens as f64, Instant::now());
+            t.adjust(*key, taken as f64 - used as f64, Instant::now());
         }
     }
 }
@@ -304,10 +308,14 @@ mod test {
         let t = l.admit_key(&k, 10).unwrap_err();
         assert_eq!(t.scope, "key_tokens");
         let k2 = [8u8; 32];
-        l.admit_key(&k2, 100).unwrap();
-        l.spend_output(&k2, 2000);
-        // 900 left minus 2000 output: in debt, a minute's worth at most.
+        let taken = l.admit_key(&k2, 100).unwrap();
+        l.settle_tokens(&k2, taken, 2000);
+        // 900 left minus 1900 more used: in debt by 1000.
         assert!(l.admit_key(&k2, 1).unwrap_err().retry_after_seconds >= 60);
+        // A bound of a whole bucket admits one call at a time.
+        let k3 = [9u8; 32];
+        assert_eq!(l.admit_key(&k3, 16_384).unwrap(), 1000);
+        assert!(l.admit_key(&k3, 16_384).is_err());
     }
 
     #[test]

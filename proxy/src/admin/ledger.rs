@@ -48,10 +48,15 @@ pub fn handle(gw: &Gateway, method: &str, path: &str, q: Option<&str>) -> Option
         return Some((200, gw.snapshot().pricing.to_json()));
     }
     if let Some(scope) = path.strip_prefix("/admin/budgets/") {
-        let r = gw.budgets.remaining(scope, clock::now_ms());
+        // A rotated key spends under the first key of its chain.
+        let counted = match scope.strip_prefix("key:").map(|id| gw.keys.get(id)) {
+            Some(Ok(k)) => format!("key:{}", k.budget_id),
+            _ => scope.to_owned(),
+        };
+        let r = gw.budgets.remaining(&counted, clock::now_ms());
         return Some((
             200,
-            json!({"scope": scope, "daily": usage_json(&r.daily), "monthly": usage_json(&r.monthly)}),
+            json!({"scope": scope, "counted_as": counted, "daily": usage_json(&r.daily), "monthly": usage_json(&r.monthly)}),
         ));
     }
     let limit = number(q, "limit", 1000).clamp(1, 100_000) as usize;

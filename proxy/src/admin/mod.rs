@@ -89,7 +89,8 @@ impl Handler for Admin {
             ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"}), h).await,
             ("GET", "/readyz") => {
                 let s = self.gateway.snapshot();
-                let body = json!({"status": "ready", "generation": s.generation, "pid": std::process::id()});
+                let data_dir = std::fs::canonicalize(&self.gateway.config.data.dir).ok();
+                let body = json!({"status": "ready", "generation": s.generation, "pid": std::process::id(), "data_dir": data_dir});
                 json_response(session, 200, &body, h).await
             }
             ("GET", "/metrics") => {

@@ -546,9 +546,10 @@ impl<'de> Visitor<'de> for TextBytes {
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             if k == "type" {
                 let v: &'de RawValue = map.next_value()?;
-                let tag = v.get().trim_matches('"');
-                n.text += tag.len() as u64;
-                if MEDIA_TYPES.contains(&tag) {
+                // Decoded: an escaped name (`image\u005furl`) is the same type.
+                let tag = serde_json::from_str::<Key<'de>>(v.get()).ok();
+                n.text += v.get().len() as u64;
+                if tag.is_some_and(|Key(t)| MEDIA_TYPES.contains(&t.as_ref())) {
                     n.media += 1;
                 }
             } else {
@@ -690,6 +691,17 @@ mod test {
             br#"{"model":"m","x":1e999,"messages":[{"role":"user","content":"hi"}]}"#,
         );
         assert!(set_limits(&huge, Shape::OpenAi, Some(5), "max_tokens", false).is_err());
+    }
+
+    #[test]
+    fn media_parts_are_counted_wherever_and_however_they_are_written() {
+        let body = Bytes::from_static(
+            br#"{"model":"m","system":[{"type":"document","source":{}}],"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image\u005furl","image_url":{"url":"https://x"}}]},{"role":"tool","content":[{"type":"image","source":{}}]}]}"#,
+        );
+        assert_eq!(
+            ChatRequest::parse(Shape::OpenAi, body).unwrap().media_parts,
+            3
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -23,6 +23,9 @@ use crate::events::EventBody;
 use crate::store::{decode, encode, err};
 
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Version of the stored `GatewayKey`; bumped with any change to it.
+const SCHEMA: u64 = 2;
 
 /// Secrets look like `sk-sluice-` and 48 hex digits.
 pub const SECRET_PREFIX: &str = "sk-sluice-";
@@ -118,7 +121,25 @@ impl Keys {
     pub fn open(path: &Path) -> Result<Keys, String> {
         let db = crate::store::open(path)?;
         let tx = db.begin_write().map_err(err)?;
-        tx.open_table(KEYS).map_err(err)?;
+        {
+            let keys = tx.open_table(KEYS).map_err(err)?;
+            let mut meta = tx.open_table(META).map_err(err)?;
+            let found = meta.get("schema").map_err(err)?.map(|v| v.value());
+            match found {
+                Some(SCHEMA) => {}
+                None if keys.is_empty().map_err(err)? => {
+                    meta.insert("schema", SCHEMA).map_err(err)?;
+                }
+                other => {
+                    return Err(format!(
+                        "{} holds keys of schema {}; this sluice reads schema {SCHEMA} \
+                         (it was written by another build)",
+                        path.display(),
+                        other.map_or("1 (unversioned)".to_owned(), |v| v.to_string())
+                    ));
+                }
+            }
+        }
         tx.commit().map_err(err)?;
         let keys = Keys {
             db,

@@ -36,6 +36,8 @@ pub struct RequestCtx {
     pub policy_result: PolicyResult,
     /// `x-sluice-quota-warning` for a caller past 80 % of a cap.
     pub quota_warning: Option<String>,
+    /// Tokens the key's rate-limit bucket gave this call at admission.
+    pub rate_tokens: u64,
     /// Why the request was refused before any provider call, if it was.
     pub blocked: Option<&'static str>,
     /// Where routing sent the request, and why.
@@ -63,6 +65,7 @@ impl RequestCtx {
             policy_result: PolicyResult::Allowed,
             quota_warning: None,
             blocked: None,
+            rate_tokens: 0,
             decision: None,
             attempts: Vec::new(),
             usage: None,

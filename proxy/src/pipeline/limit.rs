@@ -142,9 +142,15 @@ pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
     };
     if let (Some(limiter), Some(k)) = (&gw.limiter, &key) {
         // Tokens per minute: the input now, the output once it is known.
-        if let Err(t) = limiter.admit_key(&k.hash, req.estimated_input_tokens) {
-            gw.budgets.release(&held);
-            return Err(throttled(ctx, t));
+        let bound = req
+            .estimated_input_tokens
+            .saturating_add(held.output_tokens.saturating_mul(req.choices));
+        match limiter.admit_key(&k.hash, bound) {
+            Ok(taken) => ctx.rate_tokens = taken,
+            Err(t) => {
+                gw.budgets.release(&held);
+                return Err(throttled(ctx, t));
+            }
         }
     }
     // The provider must stop where the budget does: bound its output when
@@ -187,12 +193,16 @@ fn client_ip(limiter: &crate::ratelimit::RateLimiter, session: &Session) -> IpAd
         .client_addr()
         .and_then(|a| a.as_inet())
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    let xff = session
+    // Every line: a proxy may add its own after the client's.
+    let lines: Vec<&str> = session
         .req_header()
         .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    limiter.client_ip(peer, xff)
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let xff = lines.join(",");
+    limiter.client_ip(peer, (!lines.is_empty()).then_some(xff.as_str()))
 }
 
 /// The per-address bucket, before anything else: a flood of requests

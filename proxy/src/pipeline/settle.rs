@@ -32,7 +32,15 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
     // usage report (a client gone before the answer, a timeout, a stream
     // cut short) the provider may have spent up to the bound, and that is
     // what is charged.
-    let billable = attempt.is_some_and(|a| a.delivered && a.status.is_none_or(|s| s < 400));
+    // Provider-side failures before a head (timeouts, broken connections)
+    // are not charged: an outage must not use up every key's day.
+    let billable = attempt.is_some_and(|a| {
+        a.delivered
+            && match a.status {
+                Some(s) => s < 400,
+                None => a.error_class == Some("client_gone"),
+            }
+    });
     let (usage, estimated) = match (ctx.usage, billable) {
         (Some(u), _) => (u, false),
         (None, true) => (
@@ -52,7 +60,7 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
     };
     let tokens = usage.input_tokens + usage.output_tokens;
     if let (Some(limiter), Some(k)) = (&gw.limiter, &ctx.key) {
-        limiter.spend_output(&k.hash, usage.output_tokens);
+        limiter.settle_tokens(&k.hash, ctx.rate_tokens, tokens);
     }
     let now = clock::now_ms();
     let scopes = match ctx.held.take() {

@@ -170,11 +170,18 @@ impl Gateway {
             }
         };
         let budgets = match BudgetPolicy::load(dir) {
+            // Caps end only by an explicit edit: a vanished file keeps them.
+            Ok(_) if previous.budgets.any_caps() && !dir.join(crate::budget::FILE).exists() => {
+                errors.push(
+                    "budgets.toml was removed: its caps are kept; write an empty budgets.toml \
+                     to remove them"
+                        .into(),
+                );
+                previous.budgets.clone()
+            }
             Ok(b) => {
                 if previous.budgets.any_caps() && !b.any_caps() {
-                    tracing::warn!(
-                        "budgets.toml now sets no caps (removed or emptied): only key caps apply"
-                    );
+                    tracing::warn!("budgets.toml now sets no caps: only key caps apply");
                 }
                 Arc::new(b)
             }

@@ -561,6 +561,25 @@ fn caps_reload_while_serving_and_a_broken_budgets_file_keeps_the_last_good_caps(
         ),
         (Some("user"), Some("alice"), Some("0.00001"))
     );
+    // A removed file keeps its caps (only an explicit edit ends them).
+    std::fs::remove_file(s.policies_dir.join("budgets.toml")).unwrap();
+    let r = s.admin_post("/admin/reload");
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text().contains("budgets.toml was removed"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.post(OPENAI, &body, &[("authorization", &auth)]).status,
+        429
+    );
+    std::fs::write(s.policies_dir.join("budgets.toml"), "").unwrap();
+    assert_eq!(s.admin_post("/admin/reload").status, 200);
+    assert_eq!(
+        s.post(OPENAI, &body, &[("authorization", &auth)]).status,
+        200
+    );
     // The same pricing file, broken, keeps its table too.
     std::fs::write(s.policies_dir.join("pricing.toml"), "version = 3").unwrap();
     assert_eq!(s.admin_post("/admin/reload").status, 422);
@@ -673,4 +692,47 @@ fn the_address_limit_throttles_bad_keys_and_token_limits_never_lock_a_key_out() 
     let e = openai_error(&r, 429, "rate_limit_exceeded", "rate_limit_error");
     assert_eq!(e["scope"], "key_tokens");
     assert!(e["retry_after_seconds"].as_u64().unwrap() >= 30);
+}
+
+#[test]
+fn every_forwarded_for_line_counts_behind_a_trusted_proxy() {
+    let s = budget_stack(
+        "",
+        "[rate_limits]\nenabled = true\nip_rpm = 2\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    );
+    let (_, secret) = s.issue_key(&json!({}));
+    let auth = format!("Bearer {secret}");
+    let body =
+        json!({"model": "mock:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    // A client forging the first line changes nothing: the proxy's line
+    // (the last) names it.
+    let statuses: Vec<u16> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        .iter()
+        .map(|forged| {
+            s.post(
+                OPENAI,
+                &body,
+                &[
+                    ("authorization", &auth),
+                    ("x-forwarded-for", forged),
+                    ("x-forwarded-for", "198.51.100.7"),
+                ],
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    // Another client behind the same proxy has its own bucket.
+    assert_eq!(
+        s.post(
+            OPENAI,
+            &body,
+            &[
+                ("authorization", &auth),
+                ("x-forwarded-for", "198.51.100.8")
+            ]
+        )
+        .status,
+        200
+    );
 }
