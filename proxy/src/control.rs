@@ -24,11 +24,11 @@ struct Target {
 }
 
 fn target(s: &StateArgs) -> Result<Target, String> {
-    let config = match &s.config {
-        Some(p) => Config::load(p, true).map_err(|e| e.to_string())?,
-        None => Config::load(Path::new("sluice.toml"), false).map_err(|e| e.to_string())?,
-    };
-    let mut config = config;
+    let mut config = match &s.config {
+        Some(p) => Config::load(p, true),
+        None => Config::load(Path::new("sluice.toml"), false),
+    }
+    .map_err(|e| e.to_string())?;
     if let Some(d) = &s.data_dir {
         config.data.dir = d.clone();
     }
@@ -55,6 +55,16 @@ fn running(t: &Target) -> Option<SocketAddr> {
     let ours = std::fs::canonicalize(&t.data_dir).ok();
     let same_dir = ours.is_some() && v["data_dir"].as_str().map(std::path::PathBuf::from) == ours;
     (status == 200 && v["pid"].as_u64() == Some(pid as u64) && same_dir).then_some(addr)
+}
+
+/// The token of the proxy found running at `addr`.
+fn admin_token(t: &Target, addr: SocketAddr) -> Result<String, String> {
+    token::read(&t.token_file)?.ok_or_else(|| {
+        format!(
+            "a proxy runs at {addr} but its admin token file {} is missing",
+            t.token_file.display()
+        )
+    })
 }
 
 /// One admin request over loopback HTTP/1.1.
@@ -120,13 +130,7 @@ fn http_with(
 /// Run a key route through the running proxy, else on the files.
 fn call(t: &Target, method: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
     if let Some(addr) = running(t) {
-        let token = token::read(&t.token_file)?.ok_or_else(|| {
-            format!(
-                "a proxy runs at {addr} but its admin token file {} is missing",
-                t.token_file.display()
-            )
-        })?;
-        return http(addr, &token, method, path, body);
+        return http(addr, &admin_token(t, addr)?, method, path, body);
     }
     if !t.data_dir.is_dir() {
         // Issuing before the first start sets the data dir up; anything
@@ -294,14 +298,8 @@ pub fn events(args: EventsArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let list = if let Some(addr) = running(&t) {
-        let token = match token::read(&t.token_file) {
-            Ok(Some(tok)) => tok,
-            Ok(None) => {
-                return fail(format!(
-                    "admin token file {} is missing",
-                    t.token_file.display()
-                ));
-            }
+        let token = match admin_token(&t, addr) {
+            Ok(tok) => tok,
             Err(e) => return fail(e),
         };
         let path = format!(

@@ -36,29 +36,18 @@ pub fn scopes(key: Option<&GatewayKey>, policy: &BudgetPolicy) -> Vec<Scoped> {
         });
     }
     let Some(key) = key else { return out };
-    let from = |map: &std::collections::HashMap<String, crate::keys::Caps>, id: &str| {
-        map.get(id).cloned().unwrap_or_default()
-    };
-    if let Some(w) = &key.workspace {
-        out.push(Scoped {
-            kind: ScopeKind::Workspace,
-            identity: w.clone(),
-            caps: from(&policy.workspaces, w),
-        });
-    }
-    if let Some(t) = &key.team_id {
-        out.push(Scoped {
-            kind: ScopeKind::Team,
-            identity: t.clone(),
-            caps: from(&policy.teams, t),
-        });
-    }
-    if let Some(u) = &key.user_id {
-        out.push(Scoped {
-            kind: ScopeKind::User,
-            identity: u.clone(),
-            caps: from(&policy.users, u),
-        });
+    for (kind, identity, caps) in [
+        (ScopeKind::Workspace, &key.workspace, &policy.workspaces),
+        (ScopeKind::Team, &key.team_id, &policy.teams),
+        (ScopeKind::User, &key.user_id, &policy.users),
+    ] {
+        if let Some(id) = identity {
+            out.push(Scoped {
+                kind,
+                identity: id.clone(),
+                caps: caps.get(id).cloned().unwrap_or_default(),
+            });
+        }
     }
     out.push(Scoped {
         kind: ScopeKind::Key,

@@ -1,6 +1,6 @@
 //! Settlement, once a request is answered: the call's cost from the
-//! provider's own usage report (or, when a stream was cut before it, the
-//! reserved worst case), charged to the ledger in place of the hold, and
+//! provider's own usage report (or, when there is none for a call that may
+//! have been billed, the reserved worst case), charged to the ledger in place of the hold, and
 //! one usage record per call in the event log.
 
 use crate::budget::scope_ids;
@@ -28,12 +28,11 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         (Some(s), Some(m)) => s.pricing.price(m),
         _ => None,
     };
-    // Sent, and not refused by the provider with an error status: without a
-    // usage report (a client gone before the answer, a timeout, a stream
-    // cut short) the provider may have spent up to the bound, and that is
-    // what is charged.
-    // Provider-side failures before a head (timeouts, broken connections)
-    // are not charged: an outage must not use up every key's day.
+    // Without a usage report, a call the provider answered (a stream cut
+    // short) or the client abandoned after sending may have cost up to the
+    // bound, and that is what is charged. Provider-side failures before a
+    // head (timeouts, broken connections) and error statuses are not: an
+    // outage must not use up every key's day.
     let billable = attempt.is_some_and(|a| {
         a.delivered
             && match a.status {
