@@ -10,6 +10,28 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Time as the availability breaker and the pattern store see it: the
+/// system clock plus an offset that only moves forward. Tests move it
+/// through the admin API (`[routing] clock_control`) to see a breaker
+/// clear without waiting five minutes.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> u64 {
+        now_ms() + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Move time forward by `ms`; returns the new offset.
+    pub fn advance(&self, ms: u64) -> u64 {
+        self.offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed)
+            + ms
+    }
+}
+
 /// The UTC day a timestamp falls in (days since the epoch).
 pub fn day_of(ms: u64) -> u32 {
     (ms / 86_400_000) as u32

@@ -188,6 +188,9 @@ pub struct RoutingConfig {
     pub default_provider: Option<String>,
     /// Registry aliases: `fast = "mock:gpt-4o-mini"`.
     pub aliases: std::collections::HashMap<String, String>,
+    /// Let `POST /admin/routing/clock` move the availability breaker's
+    /// clock forward. For tests only: off, the route does not exist.
+    pub clock_control: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

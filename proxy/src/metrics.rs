@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use prometheus::{
     CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -34,6 +34,11 @@ pub struct Metrics {
     pub event_commit_duration: Histogram,
     pub tokens: IntCounterVec,
     pub unpriced_calls: IntCounter,
+    pub routing_decision_latency: Histogram,
+    pub routing_decisions: IntCounterVec,
+    pub llm_call_errors: IntCounterVec,
+    pub provider_available: IntGaugeVec,
+    pub pattern_matches: IntCounterVec,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -215,8 +220,48 @@ fn build() -> Metrics {
         "Calls served for a model the price table does not list (counted at zero cost)",
     )
     .unwrap();
+    let routing_decision_latency = Histogram::with_opts(
+        HistogramOpts::new(
+            "sluice_routing_decision_latency_seconds",
+            "Time the routing chain took to decide one request",
+        )
+        .buckets(vec![
+            1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+        ]),
+    )
+    .unwrap();
+    let routing_decisions = counter(
+        "sluice_routing_decisions_total",
+        "Routing decisions by the slot that decided",
+        &["slot"],
+    );
+    // Models are labelled only when the price table or the routing
+    // registry names them (else "other"): a client may name any model.
+    let llm_call_errors = counter(
+        "sluice_llm_call_errors_total",
+        "Failed provider calls by provider, model and error class (network, auth, rate_limited, server)",
+        &["provider", "model", "error_class"],
+    );
+    let provider_available = IntGaugeVec::new(
+        Opts::new(
+            "sluice_provider_available",
+            "1 while the availability breaker lets a provider and model be tried, 0 while it is unavailable (model \"*\": the whole provider)",
+        ),
+        &["provider", "model"],
+    )
+    .unwrap();
+    let pattern_matches = counter(
+        "sluice_pattern_matches_total",
+        "Pattern slot lookups by result (recommended, or the gate that turned it off)",
+        &["result"],
+    );
     for c in [
         Box::new(plugin_calls.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(routing_decision_latency.clone()),
+        Box::new(routing_decisions.clone()),
+        Box::new(llm_call_errors.clone()),
+        Box::new(provider_available.clone()),
+        Box::new(pattern_matches.clone()),
         Box::new(auth_failures.clone()),
         Box::new(key_cost.clone()),
         Box::new(keys_active.clone()),
@@ -269,6 +314,11 @@ fn build() -> Metrics {
         event_commit_duration,
         tokens,
         unpriced_calls,
+        routing_decision_latency,
+        routing_decisions,
+        llm_call_errors,
+        provider_available,
+        pattern_matches,
     }
 }
 

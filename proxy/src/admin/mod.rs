@@ -3,6 +3,7 @@
 //! and `/metrics` needs `Authorization: Bearer <admin token>`.
 
 mod ledger;
+mod routing;
 pub mod token;
 
 use std::sync::Arc;
@@ -82,6 +83,9 @@ impl Handler for Admin {
             &path,
             session.req_header().uri.query(),
         ) {
+            return json_response(session, status, &body, h).await;
+        }
+        if let Some((status, body)) = routing::handle(&self.gateway, &method, &path, &body) {
             return json_response(session, status, &body, h).await;
         }
         match (method.as_str(), path.as_str()) {

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use store::EventFilter;
 pub use types::{
-    AUDIT_TYPES, Event, EventBody, HoldRecord, PolicyResult, SCHEMA, Scopes, Sensitivity, Spend,
-    UsageRecord,
+    AUDIT_TYPES, ChainStep, Event, EventBody, HoldRecord, PolicyResult, SCHEMA, Scopes,
+    Sensitivity, Spend, Tried, UsageRecord,
 };
 
 use crate::clock;
@@ -99,6 +99,14 @@ impl EventLog {
         if audit {
             self.send(msg).await;
         } else if self.tx.try_send(msg).is_err() {
+            metrics::get().events_dropped.inc();
+        }
+    }
+
+    /// `emit` from a thread outside the runtime (a reload): waits for room.
+    pub fn emit_blocking(&self, body: EventBody) {
+        let msg = Msg::Entry(store::Entry::Event(body, clock::now_ms()));
+        if self.tx.blocking_send(msg).is_err() {
             metrics::get().events_dropped.inc();
         }
     }

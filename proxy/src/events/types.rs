@@ -92,6 +92,51 @@ pub enum EventBody {
         used: String,
         limit: String,
     },
+    #[serde(rename = "route.decided")]
+    RouteDecided {
+        request_id: String,
+        gateway_key_id: Option<String>,
+        inbound_shape: String,
+        /// The model string the client sent.
+        client_model: String,
+        /// The canonical id that answered; none when nothing could.
+        chosen_model: Option<String>,
+        decided_by: String,
+        reason: String,
+        chain: Vec<ChainStep>,
+        /// Provider calls made, in order.
+        tried: Vec<Tried>,
+        /// Candidates left out before any call (`provider_unavailable`, …).
+        skipped: Vec<Tried>,
+        elapsed_us: u64,
+        policy_version: String,
+    },
+    #[serde(rename = "routing.policy_invalid")]
+    RoutingPolicyInvalid {
+        error: String,
+        /// The version that keeps serving.
+        kept_version: String,
+    },
+}
+
+/// One slot's verdict in `route.decided`.
+#[derive(Debug, Clone, Encode, Decode, Serialize)]
+pub struct ChainStep {
+    pub slot: String,
+    pub plugin: Option<String>,
+    /// `chose`, `not_applicable`, `deferred` or `unavailable`.
+    pub verdict: String,
+    /// Why; for `unavailable` the validation failure (`provider_unavailable`).
+    pub reason: String,
+    pub latency_us: u64,
+}
+
+/// A candidate in `route.decided`: what became of it.
+#[derive(Debug, Clone, Encode, Decode, Serialize)]
+pub struct Tried {
+    pub model: String,
+    /// A status (`"200"`, `"503"`), an error class, or why it was skipped.
+    pub outcome: String,
 }
 
 impl EventBody {
@@ -103,6 +148,8 @@ impl EventBody {
             EventBody::AuthFailed { .. } => "gateway.auth_failed",
             EventBody::QuotaExceeded { .. } => "gateway.quota_exceeded",
             EventBody::QuotaAlert { .. } => "quota.alert",
+            EventBody::RouteDecided { .. } => "route.decided",
+            EventBody::RoutingPolicyInvalid { .. } => "routing.policy_invalid",
         }
     }
 
@@ -124,6 +171,7 @@ pub const AUDIT_TYPES: &[&str] = &[
     "gateway.auth_failed",
     "gateway.quota_exceeded",
     "quota.alert",
+    "routing.policy_invalid",
 ];
 
 /// What enforcement decided for a call.

@@ -17,6 +17,8 @@ pub struct Stamp<'a> {
     pub model: Option<&'a str>,
     /// How close a warned caller is to a cap (`x-sluice-quota-warning`).
     pub quota: Option<&'a str>,
+    /// The routing slot that decided (`x-sluice-routed-by`).
+    pub routed_by: Option<&'a str>,
 }
 
 impl Stamp<'_> {
@@ -26,6 +28,7 @@ impl Stamp<'_> {
             ("x-sluice-provider", self.provider),
             ("x-sluice-model", self.model),
             ("x-sluice-quota-warning", self.quota),
+            ("x-sluice-routed-by", self.routed_by),
         ];
         for (name, value) in pairs {
             if let Some(v) = value.and_then(header_value) {

@@ -32,8 +32,9 @@ use crate::http::app::{Handler, read_body, respond};
 pub use plan::{Finish, Plan, plan};
 
 /// Headers the proxy passes through to `mock` providers.
-pub const CONTROL_HEADERS: [&str; 6] = [
+pub const CONTROL_HEADERS: [&str; 7] = [
     "x-mock-error",
+    "x-mock-fail-model",
     "x-mock-latency-ms",
     "x-mock-chunk-delay-ms",
     "x-mock-cached-tokens",
@@ -75,6 +76,21 @@ fn log_credential(s: &ServerSession) {
             tracing::info!(header = name, fingerprint = %fp, "mock request credential");
         }
     }
+}
+
+/// `x-mock-fail-model: gpt-4o=503,claude-x=hangup`: the fault injected for
+/// the model the request names (a status, `hangup` to drop the connection
+/// before answering, `slow` to answer after 30 s). Each attempt of a
+/// fallback carries the header, so one request can fail for one model and
+/// be served by the next.
+fn model_fault<'a>(spec: Option<&'a str>, model: &serde_json::Value) -> Option<&'a str> {
+    let model = model.as_str()?;
+    spec?.split(',').find_map(|kv| {
+        kv.trim()
+            .split_once('=')
+            .filter(|(m, _)| *m == model)
+            .map(|(_, f)| f)
+    })
 }
 
 fn millis(s: &ServerSession, name: &str, default: Duration) -> Duration {
@@ -146,6 +162,34 @@ impl Handler for MockProvider {
         if !req["messages"].is_array() || !req["model"].is_string() {
             let body = render::error(shape, 400, "model and messages are required");
             return respond(s, 400, "application/json", body.to_string(), &[]).await;
+        }
+        if let Some(status) = req["model"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("mock-fail-"))
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u16>().ok())
+            .filter(|s| (400..=599).contains(s))
+        {
+            // A model named `mock-fail-503…` always fails so: the fault
+            // reaches the mock through any provider kind, no header needed.
+            let body = render::error(shape, status, &format!("mock model fails with {status}"));
+            return respond(s, status, "application/json", body.to_string(), &[]).await;
+        }
+        if let Some(fault) = model_fault(header(s, "x-mock-fail-model"), &req["model"]) {
+            match fault.parse::<u16>() {
+                Ok(status) => {
+                    let body =
+                        render::error(shape, status, &format!("mock injected error {status}"));
+                    return respond(s, status, "application/json", body.to_string(), &[]).await;
+                }
+                Err(_) if fault == "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
+                Err(_) => {
+                    return pingora_error::Error::e_explain(
+                        pingora_error::ErrorType::InternalError,
+                        "mock hanging up on this model as asked",
+                    );
+                }
+            }
         }
         let cached = header(s, "x-mock-cached-tokens")
             .and_then(|v| v.parse().ok())

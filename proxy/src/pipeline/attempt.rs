@@ -55,13 +55,12 @@ pub async fn run(
     session: &mut Session,
     ctx: &mut RequestCtx,
     redaction: Redaction,
+    candidate: &Candidate,
 ) -> Result<Exchange, Failure> {
     let snapshot = ctx
         .snapshot
         .clone()
         .expect("serve loads the snapshot first");
-    let route = ctx.decision.as_ref().expect("the route stage ran");
-    let candidate: Candidate = route.primary().clone();
     let req = ctx.request.as_ref().expect("the parse stage ran");
     let provider = snapshot
         .providers

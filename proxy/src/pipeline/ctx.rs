@@ -11,6 +11,7 @@ use crate::events::PolicyResult;
 use crate::keys::GatewayKey;
 use crate::plugins::{Caller, RequestFacts};
 use crate::routing::Route;
+use crate::routing::patterns::Fingerprint;
 use crate::state::Snapshot;
 
 pub struct RequestCtx {
@@ -42,6 +43,10 @@ pub struct RequestCtx {
     pub blocked: Option<&'static str>,
     /// Where routing sent the request, and why.
     pub decision: Option<Route>,
+    /// Index in `decision.candidates` of the candidate being tried.
+    pub candidate: usize,
+    /// The request's fingerprint for the pattern slot.
+    pub fingerprint: Option<Fingerprint>,
     /// Provider calls made for this request, in order.
     pub attempts: Vec<Attempt>,
     /// Tokens the provider reported.
@@ -67,6 +72,8 @@ impl RequestCtx {
             blocked: None,
             rate_tokens: 0,
             decision: None,
+            candidate: 0,
+            fingerprint: None,
             attempts: Vec::new(),
             usage: None,
         }
@@ -78,6 +85,20 @@ impl RequestCtx {
         self.attempts
             .last()
             .map(|a| (a.provider.as_str(), a.model.as_str()))
+    }
+}
+
+impl RequestCtx {
+    /// The headers every response to this request carries.
+    pub fn stamp(&self) -> crate::http::respond::Stamp<'_> {
+        let (provider, model) = self.upstream().unzip();
+        crate::http::respond::Stamp {
+            request_id: &self.request_id,
+            provider,
+            model,
+            quota: self.quota_warning.as_deref(),
+            routed_by: self.decision.as_ref().map(|d| d.decided_by.as_str()),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use pingora_proxy::Session;
 
 use crate::api::{ApiError, Shape};
-use crate::http::respond::{Stamp, write_error};
+use crate::http::respond::write_error;
 use crate::metrics;
 use crate::pipeline::RequestCtx;
 use crate::plugins::translator::TranslateError;
@@ -123,6 +123,19 @@ impl Failure {
                 ),
             )
             .with_param("model"),
+            Failure::Route(RouteError::NoneAvailable { skipped }) => ApiError::new(
+                503,
+                "no_model_available",
+                format!(
+                    "no model available; tried: {}",
+                    skipped
+                        .iter()
+                        .map(|s| format!("{} ({})", s.model, s.reason))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_retry_after(1),
             Failure::Plugin {
                 plugin,
                 kind,
@@ -201,13 +214,7 @@ pub async fn answer(session: &mut Session, ctx: &RequestCtx, failure: Failure) {
     {
         return;
     }
-    let (provider, model) = ctx.upstream().unzip();
-    let stamp = Stamp {
-        request_id: &ctx.request_id,
-        provider,
-        model,
-        quota: ctx.quota_warning.as_deref(),
-    };
+    let stamp = ctx.stamp();
     if write_error(session, ctx.shape, &err, &stamp).await.is_err() {
         tracing::debug!(request_id = %ctx.request_id, "client went away before the error was sent");
     }

@@ -57,13 +57,29 @@ pub fn scopes(key: Option<&GatewayKey>, policy: &BudgetPolicy) -> Vec<Scoped> {
     out
 }
 
-/// The `provider:model` a call is priced under.
+/// The `provider:model` a call is priced under: the candidate being tried.
 pub fn priced_id(ctx: &RequestCtx) -> Option<String> {
-    let c = ctx.decision.as_ref()?.primary();
-    Some(format!("{}:{}", c.provider, c.model))
+    let c = ctx.decision.as_ref()?.candidates.get(ctx.candidate)?;
+    Some(c.id())
 }
 
+/// Admit the request for its first candidate.
 pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
+    reserve(gw, ctx, true).await
+}
+
+/// Before a fallback: give back the last candidate's hold and reserve at
+/// this one's price (a fallback may cost more, or be refused by a cap).
+pub async fn rebudget(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
+    if let Some(h) = ctx.held.take() {
+        gw.budgets.release(&h);
+        gw.events.release(h.call_id).await;
+    }
+    ctx.max_tokens = None;
+    reserve(gw, ctx, false).await
+}
+
+async fn reserve(gw: &Gateway, ctx: &mut RequestCtx, first: bool) -> Result<(), Failure> {
     let snapshot = ctx
         .snapshot
         .clone()
@@ -72,7 +88,7 @@ pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
     let model_id = priced_id(ctx).expect("the route stage ran");
     let key = ctx.key.clone();
     if let Some(k) = &key {
-        let c = ctx.decision.as_ref().expect("routed").primary();
+        let c = &ctx.decision.as_ref().expect("routed").candidates[ctx.candidate];
         if !k.allows_model(&c.provider, &c.model) {
             ctx.blocked = Some("model_not_allowed");
             return Err(ApiError::new(
@@ -113,7 +129,8 @@ pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
         .and_then(|p| p.max_output_tokens)
         .unwrap_or(DEFAULT_MAX_OUTPUT);
     let max_output = req.max_output_tokens.unwrap_or(model_max);
-    let call_id = format!("{}:0", ctx.request_id);
+    // The call this hold is for: the attempt about to be made.
+    let call_id = format!("{}:{}", ctx.request_id, ctx.attempts.len());
     let now = clock::now_ms();
     let held = match gw.budgets.reserve(
         &Ask {
@@ -129,7 +146,7 @@ pub async fn admit(gw: &Gateway, ctx: &mut RequestCtx) -> Result<(), Failure> {
         Ok(h) => h,
         Err(e) => return Err(exceeded(gw, ctx, e).await),
     };
-    if let (Some(limiter), Some(k)) = (&gw.limiter, &key) {
+    if let (true, Some(limiter), Some(k)) = (first, &gw.limiter, &key) {
         // Tokens per minute: the input now, the output once it is known.
         let bound = req
             .estimated_input_tokens

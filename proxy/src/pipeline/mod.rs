@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! request_filter ─ admit ─ identify ─ read ─ parse ─ route ─ limit ─ redact
-//!                ─ attempt (translate → send → head) ─ relay (whole | stream | error)
+//!                ─ fallback (attempt: translate → send → head; next candidate) ─ relay (whole | stream | error)
 //!                ─ settle (ledger, usage record)
 //! logging        ─ metrics
 //! ```
@@ -14,8 +14,10 @@
 mod attempt;
 mod ctx;
 mod failure;
+mod fallback;
 mod identify;
 mod intake;
+mod learn;
 mod limit;
 mod own_routes;
 mod redact;
@@ -117,6 +119,6 @@ async fn chat(
     route::decide(gw, session, ctx).await?;
     limit::admit(gw, ctx).await?;
     let redaction = redact::request(ctx).await?;
-    let exchange = attempt::run(session, ctx, redaction).await?;
+    let exchange = fallback::attempts(gw, session, ctx, redaction).await?;
     relay::respond(gw, session, ctx, exchange).await
 }

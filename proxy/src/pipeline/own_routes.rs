@@ -6,18 +6,13 @@ use pingora_proxy::Session;
 use serde_json::json;
 
 use super::Failure;
-use crate::http::respond::{Stamp, write_full};
+use crate::http::respond::write_full;
 use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 use crate::versioning::{Negotiated, VERSION_HEADER, borrowed, today};
 
 pub async fn models(gw: &Gateway, session: &mut Session, ctx: &RequestCtx) -> Result<(), Failure> {
-    let stamp = Stamp {
-        request_id: &ctx.request_id,
-        provider: None,
-        model: None,
-        quota: None,
-    };
+    let stamp = ctx.stamp();
     let headers = match negotiate(gw, session) {
         Negotiated::Serve(h) => h,
         Negotiated::Refuse(status, body, h) => {
@@ -96,12 +91,7 @@ pub async fn preflight(
     ctx: &RequestCtx,
     provider_shape: bool,
 ) -> Result<(), Failure> {
-    let stamp = Stamp {
-        request_id: &ctx.request_id,
-        provider: None,
-        model: None,
-        quota: None,
-    };
+    let stamp = ctx.stamp();
     let headers = match negotiate(gw, session) {
         Negotiated::Serve(h) | Negotiated::Refuse(_, _, h) if !provider_shape => h,
         _ => Vec::new(),

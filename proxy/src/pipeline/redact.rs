@@ -14,7 +14,7 @@ use crate::plugins::redactor::RedactContext;
 use crate::plugins::{FailMode, Plugin, PluginError, PluginKind};
 
 /// The request after redaction, and the redactors the response must pass.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Redaction {
     /// The body to send instead of the client's (client shape).
     pub body: Option<Bytes>,

@@ -20,6 +20,7 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
             gw.budgets.release(&h);
             gw.events.release(h.call_id).await;
         }
+        super::learn::learn(gw, status, Usd::ZERO, ctx).await;
         return;
     }
     let snapshot = ctx.snapshot.clone();
@@ -108,6 +109,42 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         .map(str::to_owned)
         .or_else(|| attempt.and_then(|a| a.error_class.map(str::to_owned)))
         .or_else(|| (status >= 400).then(|| format!("http_{status}")));
+    // Candidates that failed before the one that answered were provider
+    // calls too: each leaves its record, at no cost.
+    let failed = ctx.attempts.len().saturating_sub(1);
+    for (i, a) in ctx.attempts[..failed].iter().enumerate() {
+        gw.events
+            .usage(UsageRecord {
+                call_id: format!("{}:{i}", ctx.request_id),
+                request_id: ctx.request_id.clone(),
+                ts_ms: now,
+                schema: crate::events::SCHEMA,
+                gateway_key_id: key_id.clone(),
+                user_id: key.and_then(|k| k.user_id.clone()),
+                team_id: key.and_then(|k| k.team_id.clone()),
+                workspace: key.and_then(|k| k.workspace.clone()),
+                inbound_shape: ctx.shape.as_str().to_owned(),
+                provider: Some(a.provider.clone()),
+                model: Some(format!("{}:{}", a.provider, a.model)),
+                input_tokens: 0,
+                output_tokens: 0,
+                cached_input_tokens: 0,
+                cost_usd: Usd::ZERO,
+                pricing_version: snapshot.as_ref().map(|s| s.pricing.version.clone()),
+                unpriced: false,
+                usage_estimated: false,
+                streamed: req.is_some_and(|r| r.stream),
+                status: a.status.unwrap_or(0),
+                latency_ms: a.elapsed.as_millis() as u64,
+                policy_result: ctx.policy_result,
+                error_code: a
+                    .error_class
+                    .map(str::to_owned)
+                    .or_else(|| a.status.map(|s| format!("http_{s}"))),
+                scopes: Default::default(),
+            })
+            .await;
+    }
     let rec = UsageRecord {
         call_id: format!(
             "{}:{}",
@@ -143,4 +180,5 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
         scopes,
     };
     gw.events.usage(rec).await;
+    super::learn::learn(gw, status, cost, ctx).await;
 }

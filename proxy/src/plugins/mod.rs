@@ -88,7 +88,7 @@ pub use limits::BLAME_INPUT_BYTES;
 pub use loader::{FileStatus, PluginSet, describe_file, load_plugins};
 pub use output::{escape_capped, escape_line};
 pub use plugin::{Plugin, PluginMeta};
-pub use policy::{Binding, FailMode, Policies};
+pub use policy::{Binding, FailMode, Policies, RouterSlot};
 pub use router::RouterDecision;
 
 /// Why a plugin could not be loaded or did not answer. The `Display` form

@@ -11,6 +11,7 @@
 //! crash_budget = 5           # failures within a minute that open its breaker
 //! cooldown_seconds = 30      # how long an open breaker waits before a probe
 //! enabled = true
+//! slot = "custom"            # routers: custom (slot 6, default) | first (before slot 1)
 //! config = { rules = [{ prefix = "claude-", provider = "anthropic" }] }
 //! ```
 
@@ -31,6 +32,17 @@ pub enum FailMode {
     Open,
     /// Refuse the request with 503 `plugin_failed`.
     Closed,
+}
+
+/// Where in the routing chain a router runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterSlot {
+    /// Before every native slot: it can override even the client's model.
+    First,
+    /// Slot 6, after the native slots that decide by policy.
+    #[default]
+    Custom,
 }
 
 /// Default per-call deadline. Routers are budgeted in microseconds; 50 ms is
@@ -66,6 +78,8 @@ struct RawBinding {
     cooldown_seconds: Option<u64>,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    slot: RouterSlot,
     config: Option<toml::Value>,
 }
 
@@ -87,6 +101,7 @@ pub struct Binding {
     pub crash_budget: u32,
     pub cooldown: Duration,
     pub enabled: bool,
+    pub slot: RouterSlot,
     /// JSON text handed to the plugin through `host.config()`.
     pub config: Arc<str>,
 }
@@ -108,13 +123,14 @@ impl Default for Binding {
             crash_budget: DEFAULT_CRASH_BUDGET,
             cooldown: DEFAULT_COOLDOWN,
             enabled: true,
+            slot: RouterSlot::Custom,
             config: Arc::from("{}"),
         }
     }
 }
 
 /// Policy files in the same directory that other subsystems own.
-pub const NOT_BINDINGS: &[&str] = &["pricing.toml", "budgets.toml"];
+pub const NOT_BINDINGS: &[&str] = &["pricing.toml", "budgets.toml", "routing.toml"];
 
 /// All bindings, by plugin name, plus a short hash identifying the policy
 /// files they came from.
@@ -206,6 +222,7 @@ fn resolve(raw: RawBinding) -> Result<Binding, String> {
             .cooldown_seconds
             .map_or(DEFAULT_COOLDOWN, |s| Duration::from_secs(s.min(3600))),
         enabled: raw.enabled,
+        slot: raw.slot,
         config: config.into(),
     })
 }

@@ -1,34 +1,137 @@
-//! Deciding where a request goes: model normalization, then the router
-//! plugins in policy order, then the `provider:model` name itself, then the
-//! default provider. Routing knows nothing of HTTP: it returns a [`Route`]
-//! (ordered candidates and who chose them) or a [`RouteError`].
+//! Deciding where a request goes: model normalization, then the seven-slot
+//! chain (`chain`), whose decision is an ordered list of candidates the
+//! pipeline tries in turn. Routing knows nothing of HTTP: it returns a
+//! [`Route`] (candidates, the chain's verdicts) or a [`RouteError`].
 
+pub mod breaker;
+mod chain;
+pub mod health;
 mod model;
+pub mod patterns;
+mod policy;
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use crate::api::validate_model;
-use crate::plugins::{FailMode, Plugin, PluginError, RequestFacts, RouterDecision};
-use crate::providers::Providers;
+use serde::Serialize;
 
+use crate::plugins::PluginError;
+
+pub use chain::{Env, Request, decide};
+pub use health::Health;
 pub use model::{Canonical, OPT_OUT, normalize};
+pub use patterns::PatternStore;
+pub use policy::{FILE as POLICY_FILE, RoutingPolicy};
 
 /// A provider and the model to ask it for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Candidate {
     pub provider: String,
     /// The model to name upstream (no provider prefix).
     pub model: String,
 }
 
+impl Candidate {
+    /// `provider:model`, the canonical id.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.provider, self.model)
+    }
+}
+
+/// The slots of the chain, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    /// Router plugins bound with `slot = "first"`.
+    First,
+    PerMessageOverride,
+    PolicyPin,
+    Rules,
+    PatternRecommendation,
+    DelegateRequest,
+    Custom,
+    GlobalDefault,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 8] = [
+        Slot::First,
+        Slot::PerMessageOverride,
+        Slot::PolicyPin,
+        Slot::Rules,
+        Slot::PatternRecommendation,
+        Slot::DelegateRequest,
+        Slot::Custom,
+        Slot::GlobalDefault,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::First => "first",
+            Slot::PerMessageOverride => "per_message_override",
+            Slot::PolicyPin => "policy_pin",
+            Slot::Rules => "rules",
+            Slot::PatternRecommendation => "pattern_recommendation",
+            Slot::DelegateRequest => "delegate_request",
+            Slot::Custom => "custom",
+            Slot::GlobalDefault => "global_default",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Chose,
+    NotApplicable,
+    /// The slot did not get to decide (the chain's budget ran out).
+    Deferred,
+    /// It chose, but nothing it chose can be tried now.
+    Unavailable,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Chose => "chose",
+            Verdict::NotApplicable => "not_applicable",
+            Verdict::Deferred => "deferred",
+            Verdict::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What one slot (or one router plugin in a plugin slot) said.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotReport {
+    pub slot: Slot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub latency_us: u64,
+}
+
+/// A candidate left out of the list, and why (`provider_unavailable`, …).
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub model: String,
+    pub reason: &'static str,
+}
+
 /// Where a request will be sent, and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Route {
     /// Best first; never empty. Later entries are fallbacks.
     pub candidates: Vec<Candidate>,
-    /// Who decided: a router plugin's name, `model-prefix` or `default`.
-    pub decided_by: String,
+    pub decided_by: Slot,
+    /// The router plugin that decided, in a plugin slot.
+    pub plugin: Option<String>,
     pub reason: String,
+    /// Every slot that ran, in order.
+    pub chain: Vec<SlotReport>,
+    pub skipped: Vec<Skipped>,
+    pub elapsed: Duration,
+    pub policy_version: String,
 }
 
 impl Route {
@@ -54,110 +157,6 @@ pub enum RouteError {
     InvalidChoice { plugin: String, detail: String },
     /// Nobody serves this model.
     NoProvider { model: String, provider: String },
-}
-
-/// Run the routing chain. `facts` builds the plugins' view of the request;
-/// it is called only if a router runs.
-pub async fn route(
-    routers: &[Arc<Plugin>],
-    providers: &Providers,
-    canonical: &Canonical,
-    client_model: &str,
-    default_provider: Option<&str>,
-    facts: impl FnOnce() -> Arc<RequestFacts>,
-) -> Result<Route, RouteError> {
-    if !routers.is_empty() {
-        let facts = facts();
-        for plugin in routers {
-            let decision = match plugin.route(&facts).await {
-                Ok(d) => d,
-                Err(error) => {
-                    if stops_request(plugin, &error) {
-                        return Err(RouteError::PluginFailed {
-                            plugin: plugin.name().to_owned(),
-                            error,
-                        });
-                    }
-                    continue;
-                }
-            };
-            match decision {
-                RouterDecision::Abstain => {}
-                RouterDecision::Route { candidates, reason } => {
-                    let candidates = candidates
-                        .into_iter()
-                        .map(|(provider, model)| check_choice(plugin, providers, provider, model))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    return Ok(Route {
-                        candidates,
-                        decided_by: plugin.name().to_owned(),
-                        reason,
-                    });
-                }
-                RouterDecision::Reject {
-                    status,
-                    code,
-                    message,
-                } => {
-                    return Err(RouteError::Rejected {
-                        plugin: plugin.name().to_owned(),
-                        status,
-                        code,
-                        message,
-                    });
-                }
-            }
-        }
-    }
-    let candidate = |provider: &str| Candidate {
-        provider: provider.to_owned(),
-        model: canonical.model.clone(),
-    };
-    if providers.get(&canonical.provider).is_some() {
-        return Ok(Route {
-            candidates: vec![candidate(&canonical.provider)],
-            decided_by: "model-prefix".into(),
-            reason: format!("model names provider {}", canonical.provider),
-        });
-    }
-    if let Some(default) = default_provider {
-        return Ok(Route {
-            candidates: vec![candidate(default)],
-            decided_by: "default".into(),
-            reason: "routing.default_provider".into(),
-        });
-    }
-    Err(RouteError::NoProvider {
-        model: client_model.to_owned(),
-        provider: canonical.provider.clone(),
-    })
-}
-
-/// Whether a router's failure ends the request instead of skipping it:
-/// fail-closed bindings, and failures that are nobody's fault but load or
-/// the input (answered 503 or 413 whatever the mode).
-fn stops_request(plugin: &Plugin, error: &PluginError) -> bool {
-    matches!(error, PluginError::Busy | PluginError::InputTooLarge { .. })
-        || plugin.binding.fail_mode == FailMode::Closed
-}
-
-fn check_choice(
-    plugin: &Plugin,
-    providers: &Providers,
-    provider: String,
-    model: String,
-) -> Result<Candidate, RouteError> {
-    let invalid = |detail: String| RouteError::InvalidChoice {
-        plugin: plugin.name().to_owned(),
-        detail,
-    };
-    if providers.get(&provider).is_none() {
-        return Err(invalid(format!(
-            "chose provider {provider:?}, which is not configured"
-        )));
-    }
-    if validate_model(&model).is_err() {
-        return Err(invalid(format!("chose an invalid model name {model:?}")));
-    }
-    Ok(Candidate { provider, model })
+    /// Slots chose, but every model they chose is unavailable.
+    NoneAvailable { skipped: Vec<Skipped> },
 }

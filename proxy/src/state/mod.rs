@@ -21,6 +21,7 @@ use crate::plugins::{PluginEngine, PluginSet, Policies, load_plugins};
 use crate::pricing::Pricing;
 use crate::providers::Providers;
 use crate::ratelimit::RateLimiter;
+use crate::routing::{Health, PatternStore, RoutingPolicy};
 
 pub mod watcher;
 
@@ -31,6 +32,7 @@ pub struct Snapshot {
     pub policies: Policies,
     pub pricing: Arc<Pricing>,
     pub budgets: Arc<BudgetPolicy>,
+    pub routing: Arc<RoutingPolicy>,
     pub loaded_at: SystemTime,
 }
 
@@ -45,6 +47,11 @@ pub struct Gateway {
     pub events: EventLog,
     pub budgets: Box<dyn Budgets>,
     pub limiter: Option<RateLimiter>,
+    /// The availability breaker and provider latencies: they outlive
+    /// reloads, as providers do.
+    pub health: Health,
+    pub patterns: PatternStore,
+    pub clock: crate::clock::Clock,
     /// The admin API's bearer token.
     pub admin_token: String,
     current: ArcSwap<Snapshot>,
@@ -77,6 +84,11 @@ impl Gateway {
         let policies = Policies::load(&config.plugins.policies_dir)?;
         let pricing = Arc::new(Pricing::load(&config.plugins.policies_dir)?);
         let budget_policy = Arc::new(BudgetPolicy::load(&config.plugins.policies_dir)?);
+        let routing = Arc::new(RoutingPolicy::load(&config.plugins.policies_dir, &|p| {
+            providers.get(p).is_some()
+        })?);
+        let health = Health::new(providers.names());
+        let patterns = PatternStore::new(routing.pattern.clone());
         let data = &config.data.dir;
         let keys = Keys::open(&data.join("keys.redb"))?;
         let (events, restored) = EventLog::open(&data.join("events.redb"))?;
@@ -95,6 +107,7 @@ impl Gateway {
             policies,
             pricing,
             budgets: budget_policy,
+            routing,
             loaded_at: SystemTime::now(),
         };
         metrics::get()
@@ -109,6 +122,9 @@ impl Gateway {
             keys,
             events,
             budgets,
+            health,
+            patterns,
+            clock: crate::clock::Clock::default(),
             admin_token,
             current: ArcSwap::from_pointee(snapshot),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -190,6 +206,22 @@ impl Gateway {
                 previous.budgets.clone()
             }
         };
+        let routing = match RoutingPolicy::load(dir, &|p| previous.providers.get(p).is_some()) {
+            Ok(r) => {
+                self.patterns.set_config(r.pattern.clone());
+                Arc::new(r)
+            }
+            Err(e) => {
+                let kept = previous.routing.version.clone();
+                errors.push(format!("routing policy rejected, version {kept} kept: {e}"));
+                self.events
+                    .emit_blocking(crate::events::EventBody::RoutingPolicyInvalid {
+                        error: e,
+                        kept_version: kept,
+                    });
+                previous.routing.clone()
+            }
+        };
         let plugins = load_plugins(
             &self.engine,
             &self.config.plugins.dir,
@@ -207,6 +239,7 @@ impl Gateway {
             policies,
             pricing,
             budgets,
+            routing,
             loaded_at: SystemTime::now(),
         }));
         report

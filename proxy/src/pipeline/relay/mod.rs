@@ -37,11 +37,5 @@ pub async fn respond(
 
 /// The stamp of a response after routing.
 fn stamp(ctx: &RequestCtx) -> Stamp<'_> {
-    let (provider, model) = ctx.upstream().unzip();
-    Stamp {
-        request_id: &ctx.request_id,
-        provider,
-        model,
-        quota: ctx.quota_warning.as_deref(),
-    }
+    ctx.stamp()
 }
