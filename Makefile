@@ -9,7 +9,7 @@ SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT  := target/plugins
 # Plugins shipped as examples and used by tests; test-* are test-only.
-PLUGINS := router-model-prefix router-header translator-openai-anthropic \
+PLUGINS := router-model-prefix router-header router-tier translator-openai-anthropic \
            redactor-secrets evaluator-heuristic \
            test-router-versioned test-hostile-spin test-hostile-trap \
            test-hostile-alloc test-hostile-panic test-hostile-print test-hostile-translator \
@@ -21,7 +21,8 @@ COMPONENTIZE_PY := $(TOOLS)/py/bin/componentize-py
 CPY_PIN  := componentize-py==0.25.1
 JCO      := $(TOOLS)/js/node_modules/.bin/jco
 WIT      := $(wildcard wit/*.wit)
-GUEST_PLUGINS := $(PLUGIN_OUT)/router_python.wasm $(PLUGIN_OUT)/router_js.wasm
+GUEST_PLUGINS := $(PLUGIN_OUT)/router_python.wasm $(PLUGIN_OUT)/router_js.wasm \
+                 $(PLUGIN_OUT)/router_tier_python.wasm $(PLUGIN_OUT)/router_tier_js.wasm
 RUN_DIR := target/run
 # Python venv with the official SDKs, driven against the proxy by the e2e tests.
 PYENV    := target/pyenv
@@ -65,6 +66,13 @@ $(PLUGIN_OUT)/router_python.wasm: plugins/router-python/app.py $(WIT) | $(COMPON
 
 $(PLUGIN_OUT)/router_js.wasm: plugins/router-js/router.js $(WIT) | $(JCO) rust-plugins
 	$(JCO) componentize $(CURDIR)/plugins/router-js/router.js --wit $(CURDIR)/wit \
+	  --world-name router --backend quickjs -o $(CURDIR)/$@
+
+$(PLUGIN_OUT)/router_tier_python.wasm: plugins/router-tier-python/app.py $(WIT) | $(COMPONENTIZE_PY) rust-plugins
+	$(COMPONENTIZE_PY) -d wit -w router componentize app -p plugins/router-tier-python -o $@
+
+$(PLUGIN_OUT)/router_tier_js.wasm: plugins/router-tier-js/router.js $(WIT) | $(JCO) rust-plugins
+	$(JCO) componentize $(CURDIR)/plugins/router-tier-js/router.js --wit $(CURDIR)/wit \
 	  --world-name router --backend quickjs -o $(CURDIR)/$@
 
 build: plugins
