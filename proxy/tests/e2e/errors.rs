@@ -195,12 +195,33 @@ fn wrong_media_type_method_and_path() {
 
 #[test]
 fn upstream_errors_pass_through_on_same_shape_routes() {
-    let stack = Stack::start(Options::default());
+    // A provider that refuses the gateway's credential is taken out of
+    // routing at once (the availability breaker): 401 gets providers of
+    // its own.
+    let stack = Stack::start(Options {
+        config: r#"
+[[providers]]
+name = "m401"
+kind = "mock"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+
+[[providers]]
+name = "a401"
+kind = "mock"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+"#,
+        ..Options::default()
+    });
     for status in [400u16, 401, 404, 429, 500, 503] {
         let s = status.to_string();
         let h = [("x-mock-error", s.as_str())];
+        let (oa, an) = if status == 401 {
+            ("m401", "a401")
+        } else {
+            ("mock", "mock")
+        };
         // The provider's body and status, untouched.
-        let r = stack.post(OPENAI, &openai_chat("mock:gpt-4o-mini"), &h);
+        let r = stack.post(OPENAI, &openai_chat(&format!("{oa}:gpt-4o-mini")), &h);
         assert_eq!(r.status, status, "{}", r.text());
         let v = r.json();
         assert_eq!(
@@ -209,7 +230,7 @@ fn upstream_errors_pass_through_on_same_shape_routes() {
             "{v}"
         );
         assert!(v["error"].get("param").is_some(), "{v}");
-        assert_eq!(r.header("x-sluice-provider"), Some("mock"));
+        assert_eq!(r.header("x-sluice-provider"), Some(oa));
         if status == 429 {
             assert_eq!(r.json()["error"]["code"], "rate_limit_exceeded");
             assert_eq!(r.header("retry-after"), Some("1"));
@@ -217,7 +238,7 @@ fn upstream_errors_pass_through_on_same_shape_routes() {
 
         let r = stack.post(
             ANTHROPIC,
-            &anthropic_chat("mock:claude-sonnet-4-6"),
+            &anthropic_chat(&format!("{an}:claude-sonnet-4-6")),
             &[h[0], AV],
         );
         assert_eq!(r.status, status, "{}", r.text());
@@ -310,6 +331,18 @@ base_url = "http://127.0.0.1:{{mock_port}}/v1"
 timeouts = {{ first_byte_ms = 200, idle_ms = 300 }}
 
 [[providers]]
+name = "slow2"
+kind = "mock"
+base_url = "http://127.0.0.1:{{mock_port}}/v1"
+timeouts = {{ first_byte_ms = 200, idle_ms = 300 }}
+
+[[providers]]
+name = "slow3"
+kind = "mock"
+base_url = "http://127.0.0.1:{{mock_port}}/v1"
+timeouts = {{ first_byte_ms = 200, idle_ms = 300 }}
+
+[[providers]]
 name = "dead"
 kind = "mock"
 base_url = "http://127.0.0.1:{closed}/v1"
@@ -321,31 +354,34 @@ timeouts = {{ connect_ms = 500 }}
         ..Options::default()
     });
     let slow = [("x-mock-latency-ms", "2000")];
-
+    // Two timeouts within 30 s take a provider out of routing (the
+    // availability breaker), so each case below has a provider of its own.
     let r = stack.post(OPENAI, &openai_chat("slow:gpt-4o-mini"), &slow);
     let e = openai_error(&r, 504, "upstream_timeout", "server_error");
     assert!(e["message"].as_str().unwrap().contains("slow"), "{e}");
     let r = stack.post(
         ANTHROPIC,
-        &anthropic_chat("slow:claude-sonnet-4-6"),
+        &anthropic_chat("slow2:claude-sonnet-4-6"),
         &[slow[0], AV],
     );
     anthropic_error(&r, 504, "timeout_error");
     // Streaming requests time out on the head the same way.
-    let mut body = openai_chat("slow:gpt-4o-mini");
-    body["stream"] = json!(true);
-    let r = stack.post(OPENAI, &body, &slow);
+    let mut stream = openai_chat("slow3:gpt-4o-mini");
+    stream["stream"] = json!(true);
+    let r = stack.post(OPENAI, &stream, &slow);
     openai_error(&r, 504, "upstream_timeout", "server_error");
     // Fast enough is fine.
     let r = stack.post(
         OPENAI,
-        &openai_chat("slow:gpt-4o-mini"),
+        &openai_chat("slow3:gpt-4o-mini"),
         &[("x-mock-latency-ms", "10")],
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
     // Idle between stream chunks: the head went out, so the failure is the
     // stream's last event, in the client's format.
+    let mut body = openai_chat("slow:gpt-4o-mini");
+    body["stream"] = json!(true);
     let r = stack.post(OPENAI, &body, &[("x-mock-chunk-delay-ms", "1500")]);
     assert_eq!(r.status, 200);
     let events = r.events();

@@ -139,7 +139,7 @@ fn a_flood_of_guest_output_is_escaped_capped_and_rate_limited() {
         plugins: &["test_hostile_print.wasm"],
         ..Options::default()
     });
-    let body = json!({"model": "mock:base", "messages": [{"role": "user", "content": "hi"}]});
+    let body = json!({"model": "base", "messages": [{"role": "user", "content": "hi"}]});
     for _ in 0..5 {
         let r = stack.post(OPENAI, &body, &[]);
         assert_eq!(r.status, 200, "{}", r.text());

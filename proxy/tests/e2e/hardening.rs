@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::harness::*;
 
 fn chat_body() -> serde_json::Value {
-    json!({"model": "mock:base", "messages": [{"role": "user", "content": "hello"}]})
+    json!({"model": "base", "messages": [{"role": "user", "content": "hello"}]})
 }
 
 #[test]
@@ -408,7 +408,7 @@ fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
         ..Options::default()
     });
     let url = format!("{}/v1/chat/completions", stack.base);
-    let body = json!({"model": "mock:base", "stream": true,
+    let body = json!({"model": "base", "stream": true,
         "messages": [{"role": "user", "content": "a b c d e f g h"}]});
     let pid = stack.proxy.pid().to_string();
     let mut signalled = false;
@@ -458,14 +458,14 @@ fn a_body_sent_in_several_chunks_is_reassembled_and_still_capped() {
         String::from_utf8_lossy(&buf).into_owned()
     };
     let ok = send_chunked(&[
-        r#"{"model":"mock:base","#,
+        r#"{"model":"base","#,
         r#""messages":[{"role":"user","#,
         r#""content":"in three parts"}]}"#,
     ]);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(ok.contains("Mock reply to: in three parts"), "{ok}");
     let big = "x".repeat(250);
-    let too_big = send_chunked(&[r#"{"model":"mock:base","pad":""#, &big, r#""}"#]);
+    let too_big = send_chunked(&[r#"{"model":"base","pad":""#, &big, r#""}"#]);
     assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
 }
 

@@ -48,7 +48,7 @@ fn hostile_stack() -> Stack {
 }
 
 fn body() -> serde_json::Value {
-    json!({"model": "mock:base", "messages": [{"role": "user", "content": "hi"}]})
+    json!({"model": "base", "messages": [{"role": "user", "content": "hi"}]})
 }
 
 fn chat(stack: &Stack, hostile: Option<&str>) -> Resp {
@@ -82,7 +82,13 @@ fn infinite_loop_ends_at_its_deadline_and_fails_open() {
     let r = chat(&stack, Some("spin"));
     assert_eq!(r.status, 200, "fail-open serves the request: {}", r.text());
     assert_eq!(r.header("x-sluice-model"), Some("base"));
-    assert_eq!(calls(&stack, "hostile-spin", "timeout"), 1.0);
+    // The request went on once the chain's 5 ms budget was spent; the call
+    // itself runs on to its own deadline and is counted then.
+    assert!(eventually(Duration::from_secs(5), || calls(
+        &stack,
+        "hostile-spin",
+        "timeout"
+    ) == 1.0));
     assert!(stack.proxy.is_running());
 }
 
@@ -96,7 +102,7 @@ fn trap_fails_closed_with_a_short_error_in_the_callers_shape() {
     assert_public(message, r.header("x-request-id").unwrap());
     let a = stack.post(
         ANTHROPIC,
-        &json!({"model": "mock:base", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
+        &json!({"model": "base", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
         &[("x-hostile", "trap")],
     );
     let v = anthropic_error(&a, 503, "overloaded_error");
@@ -175,7 +181,11 @@ fn one_clients_poison_requests_do_not_switch_a_plugin_off_for_others() {
         }
         attacker.join().unwrap();
     });
-    assert_eq!(calls(&stack, "hostile-spin", "timeout"), 12.0);
+    assert!(eventually(Duration::from_secs(5), || calls(
+        &stack,
+        "hostile-spin",
+        "timeout"
+    ) == 12.0));
     let p = stack.plugin_state("hostile-spin").unwrap();
     assert_eq!(p["state"], "loaded", "{p}");
     assert_eq!(p["breaker"]["state"], "closed", "{p}");

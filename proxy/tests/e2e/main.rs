@@ -13,6 +13,8 @@ mod keys;
 mod large;
 mod redact;
 mod reload;
+mod routers;
+mod routing;
 mod sdk;
 mod translate;
 mod upstream;

@@ -13,7 +13,7 @@ fn chat(model: &str) -> serde_json::Value {
 }
 
 fn served_model(stack: &Stack) -> String {
-    let r = stack.post("/v1/chat/completions", &chat("mock:base"), &[]);
+    let r = stack.post("/v1/chat/completions", &chat("base"), &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     r.header("x-sluice-model").unwrap().to_owned()
 }
@@ -71,7 +71,7 @@ fn swap_under_concurrent_load_loses_nothing() {
         clients.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let model = if i % 2 == 0 {
-                    let r = stack.post("/v1/chat/completions", &chat("mock:base"), &[]);
+                    let r = stack.post("/v1/chat/completions", &chat("base"), &[]);
                     if r.status != 200 || r.json()["choices"][0]["message"]["content"].is_null() {
                         failures.fetch_add(1, Ordering::Relaxed);
                         eprintln!("failed: {} {}", r.status, r.text());
@@ -81,7 +81,7 @@ fn swap_under_concurrent_load_loses_nothing() {
                 } else {
                     let mut models = Vec::new();
                     let mut done = false;
-                    let body = json!({"model": "mock:base", "stream": true,
+                    let body = json!({"model": "base", "stream": true,
                         "messages": [{"role": "user", "content": "one two three four five six"}]});
                     let Streamed { status, clean, .. } = stream_events(
                         &format!("{}/v1/chat/completions", stack.base),
@@ -101,7 +101,7 @@ fn swap_under_concurrent_load_loses_nothing() {
                         continue;
                     }
                     // The client's model string is echoed on every chunk.
-                    assert!(models.iter().all(|m| m == "mock:base"), "{models:?}");
+                    assert!(models.iter().all(|m| m == "base"), "{models:?}");
                     streams_done.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
@@ -154,7 +154,7 @@ fn stream_in_flight_finishes_on_the_router_it_started_with() {
         ..Options::default()
     });
     let url = format!("{}/v1/chat/completions", stack.base);
-    let body = json!({"model": "mock:base", "stream": true,
+    let body = json!({"model": "base", "stream": true,
         "messages": [{"role": "user", "content": "a b c d e f g h i j"}]});
     let mut swapped = false;
     let mut text = String::new();
@@ -411,7 +411,7 @@ fn redactor_and_evaluator_worlds_load() {
     }
 
     // Not on the request path yet: requests are served as before.
-    let body = json!({"model": "mock:base",
+    let body = json!({"model": "base",
         "messages": [{"role": "user", "content": "mail bob@example.com"}]});
     let r = stack.post("/v1/chat/completions", &body, &[]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -423,7 +423,7 @@ fn redactor_and_evaluator_worlds_load() {
     let mut done = false;
     let Streamed { status, clean, .. } = stream_events(
         &format!("{}/v1/chat/completions", stack.base),
-        &json!({"model": "mock:base", "stream": true,
+        &json!({"model": "base", "stream": true,
             "messages": [{"role": "user", "content": "hello"}]}),
         &[],
         |_, data| done |= data == "[DONE]",
@@ -446,7 +446,7 @@ fn a_hundred_reloads_under_load_fail_no_request() {
                 (stack.clone(), stop.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let r = stack.post("/v1/chat/completions", &chat("mock:base"), &[]);
+                    let r = stack.post("/v1/chat/completions", &chat("base"), &[]);
                     let model = r.header("x-sluice-model").unwrap_or_default();
                     if r.status == 200 && (model == "v1" || model == "v2") {
                         ok.fetch_add(1, Ordering::Relaxed);
