@@ -125,6 +125,7 @@ bench: plugins
 	target/release/sluice-bench
 	cargo bench -p sluice --bench ledger
 	cargo bench -p sluice --bench plugin_call
+	cargo bench -p sluice --bench routing
 
 lint: setup
 	cargo fmt --all --check

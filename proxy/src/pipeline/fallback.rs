@@ -51,7 +51,15 @@ pub async fn attempts(
                 continue;
             }
             ctx.candidate = i;
-            limit::rebudget(gw, ctx).await?;
+            // A fallback the caller's budget or the price table refuses is
+            // skipped, not the end of the request: the next may fit.
+            let (policy_result, blocked) = (ctx.policy_result, ctx.blocked);
+            if limit::rebudget(gw, ctx).await.is_err() {
+                let why = ctx.blocked.unwrap_or("refused");
+                (ctx.policy_result, ctx.blocked) = (policy_result, blocked);
+                skip(ctx, candidate, why);
+                continue;
+            }
         }
         let result = attempt::run(session, ctx, redaction.clone(), candidate).await;
         let elapsed = ctx.attempts.last().map(|a| a.elapsed).unwrap_or_default();
@@ -75,6 +83,10 @@ pub async fn attempts(
             Err(Failure::Upstream(e)) => {
                 let outcome = match e {
                     UpstreamError::TooLarge { .. } => Outcome::Neutral,
+                    // A long generation can outwait the head timeout: the
+                    // client chose it, so it counts against the model only,
+                    // never the whole provider.
+                    UpstreamError::Timeout { .. } => Outcome::Failure(ErrorClass::Server),
                     _ => Outcome::Failure(ErrorClass::Network),
                 };
                 record(gw, ctx, candidate, outcome, elapsed);
@@ -138,7 +150,10 @@ fn retried(status: u16) -> bool {
 /// What a response status says about the provider.
 pub fn of_status(status: u16) -> Outcome {
     match status {
-        401 | 403 => Outcome::Failure(ErrorClass::Auth),
+        // The gateway's credential refused: the whole provider. A 403 can
+        // be one model the account may not use, which a client chooses:
+        // it does not count against the provider.
+        401 => Outcome::Failure(ErrorClass::Auth),
         429 => Outcome::Failure(ErrorClass::RateLimited),
         s if s >= 500 => Outcome::Failure(ErrorClass::Server),
         s if s >= 400 => Outcome::Neutral,
@@ -165,6 +180,17 @@ fn record(
             .with_label_values(&[&c.provider, model_label(snapshot, c), class.as_str()])
             .inc();
     }
+    // Per-model failures count only for models the operator named: a
+    // client inventing failing model names must not add up to "three
+    // models down" and take the provider from everyone.
+    let outcome = match outcome {
+        Outcome::Failure(ErrorClass::Server | ErrorClass::RateLimited)
+            if !named(snapshot, &c.id()) =>
+        {
+            Outcome::Neutral
+        }
+        o => o,
+    };
     for change in gw
         .health
         .record(&c.provider, &c.model, outcome, elapsed, now)

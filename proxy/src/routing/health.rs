@@ -66,16 +66,17 @@ impl Health {
 /// A breaker change, in the log and in `sluice_provider_available`.
 /// `named(id)` says whether a model may be a label value (else `other`).
 pub fn publish(change: &Change, named: &dyn Fn(&str) -> bool) {
-    let gauge = |provider: &str, model: &str, v: i64| {
-        let label = if model == "*" || named(&format!("{provider}:{model}")) {
-            model
-        } else {
-            "other"
-        };
+    let set = |provider: &str, label: &str, v: i64| {
         crate::metrics::get()
             .provider_available
             .with_label_values(&[provider, label])
             .set(v);
+    };
+    // Only a provider-wide change writes `*`: a client's model named `*`
+    // is just another model the operator did not name.
+    let model_gauge = |provider: &str, model: &str, v: i64| {
+        let named = named(&format!("{provider}:{model}"));
+        set(provider, if named { model } else { "other" }, v);
     };
     match change {
         Change::ModelDown {
@@ -89,16 +90,22 @@ pub fn publish(change: &Change, named: &dyn Fn(&str) -> bool) {
                 reason,
                 "model unavailable: routing around it"
             );
-            gauge(provider, model, 0);
+            model_gauge(provider, model, 0);
         }
         Change::ProviderDown { provider, reason } => {
             tracing::warn!(provider, reason, "provider unavailable: routing around it");
-            gauge(provider, "*", 0);
+            set(provider, "*", 0);
         }
         Change::Cleared { provider, model } => {
-            let model = model.as_deref().unwrap_or("*");
-            tracing::info!(provider, model, "available again");
-            gauge(provider, model, 1);
+            tracing::info!(
+                provider,
+                model = model.as_deref().unwrap_or("*"),
+                "available again"
+            );
+            match model {
+                Some(m) => model_gauge(provider, m, 1),
+                None => set(provider, "*", 1),
+            }
         }
     }
 }

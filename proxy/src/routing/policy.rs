@@ -252,7 +252,12 @@ impl RoutingPolicy {
     pub fn load(dir: &Path, is_provider: &dyn Fn(&str) -> bool) -> Result<RoutingPolicy, String> {
         let path = dir.join(FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, is_provider).map_err(|e| format!("{FILE}: {e}")),
+            // A parse error can quote a whole line of the file: keep it short
+            // for the log and the audit event.
+            Ok(text) => Self::parse(&text, is_provider).map_err(|e| {
+                let e: String = e.chars().take(1000).collect();
+                format!("{FILE}: {e}")
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }

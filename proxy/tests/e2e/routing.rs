@@ -427,7 +427,7 @@ fn a_failing_model_trips_after_five_failures_and_clears_by_the_clock_with_no_fai
 }
 
 #[test]
-fn network_errors_and_timeouts_take_the_provider_down_after_two() {
+fn network_errors_take_the_provider_down_after_two_timeouts_only_the_model() {
     let stack = routing_stack(FALLBACK, EXTRA_PROVIDERS, false, &[]);
     for _ in 0..2 {
         let r = stack.post(OPENAI, &chat("dead:m"), &[]);
@@ -461,8 +461,13 @@ fn network_errors_and_timeouts_take_the_provider_down_after_two() {
             r.text()
         );
     }
-    let e = entry(&stack, "slowp", "*").expect("slowp is down after two timeouts");
-    assert_eq!(e["reason"], "network_errors");
+    // A timeout waiting for the head counts against the model only: a
+    // client's long generation must not take the provider from everyone.
+    assert!(
+        entry(&stack, "slowp", "*").is_none(),
+        "{:?}",
+        unavailable(&stack)
+    );
 }
 
 #[test]
@@ -591,21 +596,23 @@ min_sample_size = 5
         let r = stack.post(OPENAI, &chat("mock:gpt-4o-mini"), &[task]);
         assert_eq!(r.status, 200);
     }
-    assert!(eventually(WAIT, || stack
-        .admin_get("/admin/routing")
-        .json()["patterns"]["rows"]
-        == 2));
-    let r = stack.post(OPENAI, &chat("auto"), &[task]);
+    assert!(eventually(WAIT, || {
+        stack.admin_get("/admin/routing").json()["patterns"]["recorded"] == 8
+    }));
+    // Recorded outcomes are published within 50 ms: wait for the slot.
+    let mut r = stack.post(OPENAI, &chat("auto"), &[task]);
+    assert!(eventually(WAIT, || {
+        r = stack.post(OPENAI, &chat("auto"), &[task]);
+        r.header("x-sluice-routed-by") == Some("pattern_recommendation")
+    }));
     assert_eq!(
         routed(&r),
-        (200, "pattern_recommendation".into(), "gpt-4o-mini".into()),
-        "{}",
-        r.text()
+        (200, "pattern_recommendation".into(), "gpt-4o-mini".into())
     );
     let e = decided(&stack, r.header("x-request-id").unwrap());
     let (v, reason) = verdict(&e, "pattern_recommendation");
     assert_eq!(v, "chose");
-    assert!(reason.contains("8 samples"), "{reason}");
+    assert!(reason.starts_with("pattern: score"), "{reason}");
     // Another workload has no history: the default decides.
     let r = stack.post(OPENAI, &chat("auto"), &[("x-sluice-task", "translate")]);
     assert_eq!(routed(&r), (200, "global_default".into(), "gpt-4o".into()));
