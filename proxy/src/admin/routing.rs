@@ -44,9 +44,7 @@ fn view(gw: &Gateway) -> Value {
     // Entries that cleared since the last call are published here too, so
     // the gauges of a provider nobody tries any more come back.
     for change in gw.health.breaker.sweep(now) {
-        crate::routing::health::publish(&change, &|id| {
-            snapshot.pricing.price(id).is_some() || snapshot.routing.models.contains_key(id)
-        });
+        crate::routing::health::publish(&change, &|id| snapshot.names_model(id));
     }
     let p = &snapshot.routing;
     let unavailable: Vec<Value> = gw

@@ -38,6 +38,22 @@ pub struct Attempt {
     pub delivered: bool,
 }
 
+impl Attempt {
+    /// `provider:model`, the canonical id of what was called.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.provider, self.model)
+    }
+
+    /// What became of it: the status, or the error class.
+    pub fn outcome(&self) -> String {
+        match (self.status, self.error_class) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(c)) => c.to_owned(),
+            (None, None) => "failed".into(),
+        }
+    }
+}
+
 /// A response head from the provider and what relaying it needs.
 pub struct Exchange {
     pub upstream: Upstream,

@@ -105,14 +105,7 @@ fn none_left(ctx: &RequestCtx) -> Failure {
     let mut tried: Vec<String> = ctx
         .attempts
         .iter()
-        .map(|a| {
-            let outcome = match (a.status, a.error_class) {
-                (Some(s), _) => s.to_string(),
-                (None, Some(c)) => c.to_owned(),
-                (None, None) => "failed".into(),
-            };
-            format!("{}:{} ({outcome})", a.provider, a.model)
-        })
+        .map(|a| format!("{} ({})", a.id(), a.outcome()))
         .collect();
     if let Some(route) = &ctx.decision {
         tried.extend(
@@ -185,7 +178,7 @@ fn record(
     // models down" and take the provider from everyone.
     let outcome = match outcome {
         Outcome::Failure(ErrorClass::Server | ErrorClass::RateLimited)
-            if !named(snapshot, &c.id()) =>
+            if !snapshot.names_model(&c.id()) =>
         {
             Outcome::Neutral
         }
@@ -195,18 +188,14 @@ fn record(
         .health
         .record(&c.provider, &c.model, outcome, elapsed, now)
     {
-        crate::routing::health::publish(&change, &|id| named(snapshot, id));
+        crate::routing::health::publish(&change, &|id| snapshot.names_model(id));
     }
 }
 
-/// Whether the operator named a model (priced, or in the routing
-/// registry): only those are metric labels, so clients cannot mint them.
-pub fn named(snapshot: &crate::state::Snapshot, id: &str) -> bool {
-    snapshot.pricing.price(id).is_some() || snapshot.routing.models.contains_key(id)
-}
-
 fn model_label<'a>(snapshot: &crate::state::Snapshot, c: &'a Candidate) -> &'a str {
-    if named(snapshot, &c.id()) {
+    // Only models the operator named are label values: clients cannot
+    // mint them.
+    if snapshot.names_model(&c.id()) {
         &c.model
     } else {
         "other"

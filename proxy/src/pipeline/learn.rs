@@ -15,7 +15,7 @@ pub async fn learn(gw: &Gateway, status: u16, cost: Usd, ctx: &RequestCtx) {
     let answered = ctx.attempts.last().filter(|a| a.status.is_some());
     let chosen_model = answered
         .filter(|a| a.status.is_some_and(|s| s < 400))
-        .map(|a| format!("{}:{}", a.provider, a.model));
+        .map(|a| a.id());
     if let (Some(fp), Some(a)) = (ctx.fingerprint, answered)
         && a.error_class != Some("client_gone")
     {
@@ -23,7 +23,7 @@ pub async fn learn(gw: &Gateway, status: u16, cost: Usd, ctx: &RequestCtx) {
         // success (a stream cut midway is not one).
         gw.patterns.record(Outcome {
             fingerprint: fp,
-            model: format!("{}:{}", a.provider, a.model),
+            model: a.id(),
             success: if status < 400 && ctx.usage.is_some() {
                 1.0
             } else {
@@ -51,12 +51,8 @@ pub async fn learn(gw: &Gateway, status: u16, cost: Usd, ctx: &RequestCtx) {
         .attempts
         .iter()
         .map(|a| Tried {
-            model: format!("{}:{}", a.provider, a.model),
-            outcome: match (a.status, a.error_class) {
-                (Some(s), _) => s.to_string(),
-                (None, Some(c)) => c.to_owned(),
-                (None, None) => "failed".into(),
-            },
+            model: a.id(),
+            outcome: a.outcome(),
         })
         .collect();
     let skipped = route

@@ -125,7 +125,7 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
                 workspace: key.and_then(|k| k.workspace.clone()),
                 inbound_shape: ctx.shape.as_str().to_owned(),
                 provider: Some(a.provider.clone()),
-                model: Some(format!("{}:{}", a.provider, a.model)),
+                model: Some(a.id()),
                 input_tokens: 0,
                 output_tokens: 0,
                 cached_input_tokens: 0,

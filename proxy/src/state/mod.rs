@@ -36,6 +36,15 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
 }
 
+impl Snapshot {
+    /// Whether the operator named a model (priced, or in the routing
+    /// registry): only those are metric labels, and only their failures
+    /// count towards a provider-wide outage.
+    pub fn names_model(&self, id: &str) -> bool {
+        self.pricing.price(id).is_some() || self.routing.models.contains_key(id)
+    }
+}
+
 /// The gateway's shared state: configuration, the plugin engine and the
 /// current snapshot.
 pub struct Gateway {

@@ -5,7 +5,6 @@ use pingora_proxy::Session;
 
 use super::super::Failure;
 use super::super::attempt::{Exchange, count_upstream_error};
-use super::stamp;
 use crate::api::ApiError;
 use crate::http::respond::{write_error, write_full};
 use crate::pipeline::RequestCtx;
@@ -33,11 +32,11 @@ pub async fn relay(
             .to_owned();
         let retry = exchange.upstream.header("retry-after").map(str::to_owned);
         let extra: Vec<(&str, &str)> = retry.iter().map(|r| ("retry-after", r.as_str())).collect();
-        write_full(session, status, &ct, body, &stamp(ctx), &extra).await?;
+        write_full(session, status, &ct, body, &ctx.stamp(), &extra).await?;
         return Ok(());
     }
     let err = upstream_error(&provider, status, &body);
-    write_error(session, ctx.shape, &err, &stamp(ctx)).await?;
+    write_error(session, ctx.shape, &err, &ctx.stamp()).await?;
     Ok(())
 }
 

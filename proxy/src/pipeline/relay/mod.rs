@@ -9,7 +9,6 @@ use pingora_proxy::Session;
 
 use super::Failure;
 use super::attempt::Exchange;
-use crate::http::respond::Stamp;
 use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
@@ -33,9 +32,4 @@ pub async fn respond(
         .expect("serve loads the snapshot first");
     exchange.upstream.release(&snapshot.providers).await;
     result
-}
-
-/// The stamp of a response after routing.
-fn stamp(ctx: &RequestCtx) -> Stamp<'_> {
-    ctx.stamp()
 }

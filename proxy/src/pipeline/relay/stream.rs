@@ -12,7 +12,6 @@ use super::super::attempt::{Exchange, count_upstream_error};
 use super::super::failure::stream_event;
 use super::super::redact::Redaction;
 use super::super::stages::{StreamPlan, StreamStages};
-use super::stamp;
 use crate::pipeline::RequestCtx;
 use crate::state::Gateway;
 
@@ -54,7 +53,7 @@ pub async fn relay(
     if session.req_header().version == http::Version::HTTP_11 {
         h.insert_header("transfer-encoding", "chunked")?;
     }
-    stamp(ctx).apply(&mut h);
+    ctx.stamp().apply(&mut h);
     session.write_response_header(Box::new(h), false).await?;
 
     loop {

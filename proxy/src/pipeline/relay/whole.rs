@@ -9,7 +9,6 @@ use super::super::Failure;
 use super::super::attempt::{Exchange, client_gone, count_upstream_error};
 use super::super::redact::{Redaction, refused, skippable};
 use super::super::usage;
-use super::stamp;
 use crate::api::{ApiError, ModelEcho};
 use crate::http::respond::write_full;
 use crate::pipeline::RequestCtx;
@@ -65,7 +64,7 @@ pub async fn relay(
         }
     };
     let body = redact(ctx, &exchange.redaction, body).await?;
-    write_full(session, status, "application/json", body, &stamp(ctx), &[]).await?;
+    write_full(session, status, "application/json", body, &ctx.stamp(), &[]).await?;
     Ok(())
 }
 
