@@ -45,8 +45,18 @@ pub async fn request(ctx: &RequestCtx) -> Result<Redaction, Failure> {
     }
     let req = ctx.request.as_ref().expect("the parse stage ran");
     let rctx = Redaction::context(ctx);
+    let routed = ctx
+        .decision
+        .as_ref()
+        .map(|d| d.primary().id())
+        .unwrap_or_default();
     let mut body: Option<String> = None;
-    for plugin in &snapshot.plugins.redactors {
+    let in_scope = snapshot
+        .plugins
+        .redactors
+        .iter()
+        .filter(|p| p.binding.scope.applies(ctx.caller.as_ref(), &routed));
+    for plugin in in_scope {
         let text = match &body {
             Some(b) => b.as_str(),
             None => std::str::from_utf8(&req.body).expect("a parsed body is UTF-8"),

@@ -13,6 +13,12 @@
 //! enabled = true
 //! slot = "custom"            # routers: custom (slot 6, default) | first (before slot 1)
 //! config = { rules = [{ prefix = "claude-", provider = "anthropic" }] }
+//! # Redactors only: where the binding applies (empty: everywhere). A
+//! # request must match every list given.
+//! keys = ["key_…"]           # gateway key ids
+//! teams = ["ml"]             # team ids of the caller's key
+//! users = ["alice"]
+//! models = ["openai:*"]      # the route: canonical provider:model, `*` suffix for a prefix
 //! ```
 
 use std::collections::HashMap;
@@ -81,6 +87,49 @@ struct RawBinding {
     #[serde(default)]
     slot: RouterSlot,
     config: Option<toml::Value>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    teams: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    models: Vec<String>,
+}
+
+/// Where a binding applies; every list given must match, an empty one
+/// matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub keys: Vec<String>,
+    pub teams: Vec<String>,
+    pub users: Vec<String>,
+    /// Canonical `provider:model` ids, or prefixes ending in `*`.
+    pub models: Vec<String>,
+}
+
+impl Scope {
+    pub fn is_everywhere(&self) -> bool {
+        self.keys.is_empty()
+            && self.teams.is_empty()
+            && self.users.is_empty()
+            && self.models.is_empty()
+    }
+
+    /// Whether a request by `caller` routed to `model` is in scope.
+    pub fn applies(&self, caller: Option<&super::Caller>, model: &str) -> bool {
+        fn any(list: &[String], v: Option<&str>) -> bool {
+            list.is_empty() || v.is_some_and(|v| list.iter().any(|x| x == v))
+        }
+        any(&self.keys, caller.map(|c| c.key_id.as_str()))
+            && any(&self.teams, caller.and_then(|c| c.team_id.as_deref()))
+            && any(&self.users, caller.and_then(|c| c.user_id.as_deref()))
+            && (self.models.is_empty()
+                || self.models.iter().any(|m| match m.strip_suffix('*') {
+                    Some(prefix) => model.starts_with(prefix),
+                    None => m == model,
+                }))
+    }
 }
 
 fn default_fail_mode() -> FailMode {
@@ -104,6 +153,8 @@ pub struct Binding {
     pub slot: RouterSlot,
     /// JSON text handed to the plugin through `host.config()`.
     pub config: Arc<str>,
+    /// Redactors: the requests the binding applies to.
+    pub scope: Scope,
 }
 
 impl Binding {
@@ -125,6 +176,7 @@ impl Default for Binding {
             enabled: true,
             slot: RouterSlot::Custom,
             config: Arc::from("{}"),
+            scope: Scope::default(),
         }
     }
 }
@@ -224,6 +276,12 @@ fn resolve(raw: RawBinding) -> Result<Binding, String> {
         enabled: raw.enabled,
         slot: raw.slot,
         config: config.into(),
+        scope: Scope {
+            keys: raw.keys,
+            teams: raw.teams,
+            users: raw.users,
+            models: raw.models,
+        },
     })
 }
 

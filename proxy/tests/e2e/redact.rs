@@ -8,7 +8,8 @@ use crate::harness::*;
 #[test]
 fn a_request_redactor_keeps_secrets_from_the_provider() {
     let stack = Stack::start(Options {
-        plugins: &["redactor_secrets.wasm", "translator_openai_anthropic.wasm"],
+        plugins: &["redactor_pii.wasm", "translator_openai_anthropic.wasm"],
+        policy: Some("[[plugin]]\nname = \"pii-redactor\"\nconfig = { mode = \"mask\" }\n"),
         ..Options::default()
     });
     let secret = "alice@example.com";
@@ -60,7 +61,7 @@ fn a_request_redactor_keeps_secrets_from_the_provider() {
     assert!(
         metric(
             &m,
-            "sluice_plugin_calls_total{plugin=\"secret-redactor\",result=\"ok\"}"
+            "sluice_plugin_calls_total{plugin=\"pii-redactor\",result=\"ok\"}"
         ) >= 4.0,
         "{m}"
     );
