@@ -10,7 +10,7 @@ impl Guest for Heuristic {
         plugin_info(
             "heuristic-judge",
             env!("CARGO_PKG_VERSION"),
-            "Score answers by emptiness, refusal, truncation and errors",
+            "Score answers by emptiness, refusal, truncation, tool-call and JSON validity, and errors",
         )
     }
 }
@@ -21,13 +21,24 @@ impl Evaluation for Heuristic {
             ApiShape::Openai => Shape::OpenAi,
             ApiShape::Anthropic => Shape::Anthropic,
         };
-        let outcome = if exchange.streamed() && exchange.status() < 400 {
-            score::score_answer(&score::Answer {
-                text: exchange.answer_text(),
-                truncated: false,
-            })
+        let status = exchange.status();
+        // An error is scored without copying any body into the guest.
+        let outcome = if status >= 400 {
+            score::error_outcome()
         } else {
-            score::evaluate(shape, exchange.status(), &exchange.response_body())?
+            let streamed = exchange.streamed();
+            score::evaluate_exchange(&score::Exchange {
+                shape,
+                status,
+                streamed,
+                request_body: &exchange.request_body(),
+                response_body: &exchange.response_body(),
+                answer_text: &if streamed {
+                    exchange.answer_text()
+                } else {
+                    String::new()
+                },
+            })?
         };
         Ok(Verdict {
             score: outcome.score,
