@@ -10,7 +10,7 @@ WASM_TARGET := wasm32-wasip2
 PLUGIN_OUT  := target/plugins
 # Plugins shipped as examples and used by tests; test-* are test-only.
 PLUGINS := router-model-prefix router-header router-tier translator-openai-anthropic \
-           redactor-secrets evaluator-heuristic \
+           redactor-pii evaluator-heuristic \
            test-router-versioned test-hostile-spin test-hostile-trap \
            test-hostile-alloc test-hostile-panic test-hostile-print test-hostile-translator \
            test-not-a-plugin
@@ -126,6 +126,7 @@ bench: plugins
 	cargo bench -p sluice --bench ledger
 	cargo bench -p sluice --bench plugin_call
 	cargo bench -p sluice --bench routing
+	cargo bench -p sluice --bench traces
 
 lint: setup
 	cargo fmt --all --check

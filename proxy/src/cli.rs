@@ -33,6 +33,121 @@ pub enum Command {
     /// Read the event log (audit events: key lifecycle, auth failures,
     /// quota refusals and alerts).
     Events(EventsArgs),
+    /// Trace store retention.
+    Traces(TracesArgs),
+    /// Export the audit trail (or any event types) to a file, optionally
+    /// pseudonymized or reduced to aggregates, byte-deterministically.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// A data subject's rights: export everything about a user, or forget
+    /// them (their id replaced by a pseudonym everywhere).
+    Users(UsersArgs),
+    /// Copy the state (events.redb, keys.redb) into a new directory, with
+    /// a manifest; works while the proxy runs.
+    Backup {
+        /// A directory that does not exist yet.
+        dest: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Put a backup's files into the data dir (the proxy must be stopped);
+    /// refuses a backup whose schema this build cannot read.
+    Restore {
+        /// A directory written by `sluice backup`.
+        src: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    #[command(subcommand)]
+    pub command: TracesCommand,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TracesCommand {
+    /// Delete events strictly older than N days; audit events are kept.
+    /// An applied purge records one `trace.swept` event with its counts.
+    Purge {
+        /// Retention in days (at least 1).
+        #[arg(long, default_value_t = 90)]
+        days: u64,
+        /// Count what would be deleted; delete nothing, record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write events to DEST (refuses to overwrite). Default: the audit
+    /// event types. Output is byte-identical for the same events and flags.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// The file to write; must not exist.
+    pub dest: PathBuf,
+    /// jsonl (one event per line) or csv.
+    #[arg(long = "format", value_enum, default_value = "jsonl")]
+    pub export_format: crate::audit::Format,
+    /// Only events at or after this instant (RFC 3339, a date, or Unix ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this instant.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only these event types; repeatable [default: the audit types].
+    #[arg(long = "event-type")]
+    pub event_types: Vec<String>,
+    /// passthrough, pseudonymize (identities → redacted_<sha256[:12]>),
+    /// redact_private (also free text → a sentinel) or aggregate_only (one
+    /// summary object).
+    #[arg(long, value_enum, default_value = "passthrough")]
+    pub redaction: crate::audit::Mode,
+    /// Salt for pseudonyms (breaks correlation with other exports).
+    #[arg(long, env = "SLUICE_AUDIT_SALT", hide_env_values = true)]
+    pub salt: Option<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Every event about the user, as JSONL (to stdout, or --out).
+    Export {
+        id: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Replace the user's id by its pseudonym in every event, usage record
+    /// and spend row. Without --confirm: a dry run that counts and exits 2.
+    Forget {
+        id: String,
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 /// Where the CLI finds the state: the data dir (and through it a running
@@ -45,6 +160,11 @@ pub struct StateArgs {
     /// Configuration file, to find the data dir and admin token file.
     #[arg(long, short, env = "SLUICE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+}
+
+/// How the CLI prints what it did.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub format: Format,
@@ -62,6 +182,8 @@ pub struct KeysArgs {
     pub command: KeysCommand,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +252,8 @@ pub struct EventsArgs {
     pub limit: usize,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

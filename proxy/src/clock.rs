@@ -73,6 +73,26 @@ pub fn rfc3339(ms: u64) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// An instant as operators write it: RFC 3339 (`2026-12-01T10:00:00Z`), a
+/// UTC date (`2026-12-01`, its midnight), or Unix milliseconds.
+pub fn parse_instant(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) {
+        return s.parse().map_err(|_| format!("{s:?} is out of range"));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .or_else(|_| {
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc())
+        })
+        .map_err(|_| {
+            format!(
+                "{s:?}: expected RFC 3339 (2026-12-01T10:00:00Z), a date (2026-12-01) or Unix ms"
+            )
+        })?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{s:?} is before 1970"))
+}
+
 /// A duration as operators write it: a positive whole number and a unit,
 /// `s`, `m`, `h`, `d` or `w` (`30m`, `24h`, `7d`, `2w`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -118,6 +138,19 @@ mod test {
         );
         for bad in ["", "5", "m", "0h", "-1h", "1.5h", "3y", "99999999999999w"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn instants_as_operators_write_them() {
+        assert_eq!(parse_instant("1798761600000").unwrap(), 1_798_761_600_000);
+        assert_eq!(parse_instant("2027-01-01").unwrap(), 1_798_761_600_000);
+        assert_eq!(
+            parse_instant("2027-01-01T01:00:00+01:00").unwrap(),
+            1_798_761_600_000
+        );
+        for bad in ["", "yesterday", "2027-13-01", "1969-12-31T00:00:00Z"] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
         }
     }
 

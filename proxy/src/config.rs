@@ -19,6 +19,60 @@ pub struct Config {
     pub api: crate::versioning::ApiConfig,
     pub auth: AuthConfig,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    pub log: LogConfig,
+    pub evaluation: crate::evaluation::EvalConfig,
+    pub traces: TracesConfig,
+}
+
+/// `[traces]`: the trace store's retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// Days kept by the purge (audit events are always kept).
+    pub retention_days: u64,
+    /// Purge once a day while running (off by default: run `sluice
+    /// traces purge` from cron instead, or turn this on).
+    pub purge_daily: bool,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            purge_daily: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default) or `json` (one object per line). The environment
+    /// variable `SLUICE_LOG_FORMAT`, when set, wins.
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the
+    /// event's fields (`message`, `request_id`, …) and the current span.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`, as in the config file.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,5 +427,16 @@ mod test {
         )
         .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.log.format, LogFormat::Text);
+        let c: Config = toml::from_str("[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert!(toml::from_str::<Config>("[log]\nformat = \"xml\"\n").is_err());
+        assert_eq!(LogFormat::parse(" JSON "), Some(LogFormat::Json));
+        assert_eq!(LogFormat::parse("logfmt"), None);
     }
 }

@@ -18,12 +18,12 @@ use crate::config::Config;
 use crate::events::{self, EventFilter};
 use crate::keys::{self, Keys};
 
-struct Target {
-    data_dir: PathBuf,
-    token_file: PathBuf,
+pub(crate) struct Target {
+    pub data_dir: PathBuf,
+    pub token_file: PathBuf,
 }
 
-fn target(s: &StateArgs) -> Result<Target, String> {
+pub(crate) fn target(s: &StateArgs) -> Result<Target, String> {
     let mut config = match &s.config {
         Some(p) => Config::load(p, true),
         None => Config::load(Path::new("sluice.toml"), false),
@@ -41,7 +41,7 @@ fn target(s: &StateArgs) -> Result<Target, String> {
 /// A running proxy's admin API, if the data dir names one that answers
 /// as the process that recorded it (a stale address may now belong to
 /// another proxy, or to anything else).
-fn running(t: &Target) -> Option<SocketAddr> {
+pub(crate) fn running(t: &Target) -> Option<SocketAddr> {
     let (addr, pid) = token::recorded(&t.data_dir)?;
     let (status, v) = http_with(
         addr,
@@ -58,7 +58,7 @@ fn running(t: &Target) -> Option<SocketAddr> {
 }
 
 /// The token of the proxy found running at `addr`.
-fn admin_token(t: &Target, addr: SocketAddr) -> Result<String, String> {
+pub(crate) fn admin_token(t: &Target, addr: SocketAddr) -> Result<String, String> {
     token::read(&t.token_file)?.ok_or_else(|| {
         format!(
             "a proxy runs at {addr} but its admin token file {} is missing",
@@ -68,7 +68,7 @@ fn admin_token(t: &Target, addr: SocketAddr) -> Result<String, String> {
 }
 
 /// One admin request over loopback HTTP/1.1.
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     token: &str,
     method: &str,
@@ -85,7 +85,7 @@ fn http(
     )
 }
 
-fn http_with(
+pub(crate) fn http_with(
     addr: SocketAddr,
     token: Option<&str>,
     method: &str,
@@ -159,7 +159,7 @@ fn call(t: &Target, method: &str, path: &str, body: &Value) -> Result<(u16, Valu
     Ok((reply.status, reply.body))
 }
 
-fn busy(t: &Target, e: String) -> String {
+pub(crate) fn busy(t: &Target, e: String) -> String {
     if crate::store::is_busy(&e) {
         let addr = token::recorded_address(&t.data_dir)
             .map_or("no address recorded".to_owned(), |a| a.to_string());
@@ -173,7 +173,7 @@ fn busy(t: &Target, e: String) -> String {
     }
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("sluice: {msg}");
     ExitCode::FAILURE
 }
@@ -222,7 +222,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
             .map_or(v.to_string(), str::to_owned);
         return fail(msg);
     }
-    match args.state.format {
+    match args.output.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
         Format::Text => print_keys(&args.command, &v),
     }
@@ -335,7 +335,7 @@ pub fn events(args: EventsArgs) -> ExitCode {
             Err(e) => return fail(e),
         }
     };
-    match args.state.format {
+    match args.output.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()

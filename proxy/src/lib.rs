@@ -9,11 +9,14 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit;
+pub mod backup;
 pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod evaluation;
 pub mod events;
 pub mod fsutil;
 pub mod http;
@@ -21,6 +24,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mock;
 pub mod money;
+pub mod ops;
 pub mod pipeline;
 pub mod plugins;
 pub mod pricing;

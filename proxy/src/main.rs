@@ -12,5 +12,14 @@ fn main() -> ExitCode {
         Command::Plugins(cmd) => sluice::run::plugins(cmd),
         Command::Keys(args) => sluice::control::keys(args),
         Command::Events(args) => sluice::control::events(args),
+        Command::Traces(args) => sluice::ops::traces(args),
+        Command::Audit(cmd) => sluice::ops::audit(cmd),
+        Command::Users(args) => sluice::ops::users(args),
+        Command::Backup {
+            dest,
+            state,
+            output,
+        } => sluice::ops::backup(&dest, &state, &output),
+        Command::Restore { src, state, output } => sluice::ops::restore(&src, &state, &output),
     }
 }

@@ -3,13 +3,16 @@
 
 use std::sync::OnceLock;
 
+use prometheus::core::Collector;
 use prometheus::{
-    CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    Counter, CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
     registry: Registry,
+    /// Every registered family's name, children or not.
+    names: Vec<String>,
     pub plugin_calls: IntCounterVec,
     pub plugin_call_duration: HistogramVec,
     pub plugin_reloads: IntCounterVec,
@@ -39,6 +42,17 @@ pub struct Metrics {
     pub llm_call_errors: IntCounterVec,
     pub provider_available: IntGaugeVec,
     pub pattern_matches: IntCounterVec,
+    /// One provider attempt, from send to the end of its response.
+    pub llm_call_duration: HistogramVec,
+    /// A streamed attempt, from send to the provider's first SSE event.
+    pub llm_time_to_first_token: HistogramVec,
+    /// Size of the event database file (`events.redb`).
+    pub trace_store_bytes: IntGauge,
+    pub evals_total: IntCounterVec,
+    pub eval_score: HistogramVec,
+    pub eval_queue_depth: IntGauge,
+    pub judge_cost_usd: Counter,
+    pub redactions_total: IntCounterVec,
 }
 
 /// Per-plugin children of the plugin metrics, resolved once at load.
@@ -255,8 +269,73 @@ fn build() -> Metrics {
         "Pattern slot lookups by result (recommended, or the gate that turned it off)",
         &["result"],
     );
+    // Models are labelled as in `sluice_llm_call_errors_total`: operator-
+    // named ones only, else "other".
+    let llm_call_duration = HistogramVec::new(
+        HistogramOpts::new(
+            "sluice_llm_call_duration_seconds",
+            "One provider attempt, from sending the request to the end of the response (whole body read, or stream end)",
+        )
+        .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0]),
+        &["provider", "model"],
+    )
+    .unwrap();
+    let llm_time_to_first_token = HistogramVec::new(
+        HistogramOpts::new(
+            "sluice_llm_time_to_first_token_seconds",
+            "A streamed provider attempt, from sending the request to the provider's first SSE event",
+        )
+        .buckets(vec![
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
+        ]),
+        &["provider", "model"],
+    )
+    .unwrap();
+    let trace_store_bytes = IntGauge::new(
+        "sluice_trace_store_bytes",
+        "Size of the event database file on disk",
+    )
+    .unwrap();
+    let evals_total = counter(
+        "sluice_evals_total",
+        "Evaluations by evaluator and result (completed, failed, skipped)",
+        &["evaluator", "result"],
+    );
+    let eval_score = HistogramVec::new(
+        HistogramOpts::new(
+            "sluice_eval_score",
+            "Scores of completed evaluations, in [0, 1]",
+        )
+        .buckets(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+        &["evaluator"],
+    )
+    .unwrap();
+    let eval_queue_depth = IntGauge::new(
+        "sluice_eval_queue_depth",
+        "Exchanges waiting for an evaluator",
+    )
+    .unwrap();
+    let judge_cost_usd = Counter::new(
+        "sluice_eval_judge_cost_usd_total",
+        "Provider cost of LLM-judge evaluations; the ledger holds the exact decimals",
+    )
+    .unwrap();
+    let redactions_total = counter(
+        "sluice_redactions_total",
+        "Redactor passes by plugin and outcome",
+        &["plugin", "outcome"],
+    );
+    let mut names = Vec::new();
     for c in [
-        Box::new(plugin_calls.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(plugin_calls.clone()) as Box<dyn Collector>,
+        Box::new(llm_call_duration.clone()),
+        Box::new(llm_time_to_first_token.clone()),
+        Box::new(trace_store_bytes.clone()),
+        Box::new(evals_total.clone()),
+        Box::new(eval_score.clone()),
+        Box::new(eval_queue_depth.clone()),
+        Box::new(judge_cost_usd.clone()),
+        Box::new(redactions_total.clone()),
         Box::new(routing_decision_latency.clone()),
         Box::new(routing_decisions.clone()),
         Box::new(llm_call_errors.clone()),
@@ -286,10 +365,12 @@ fn build() -> Metrics {
         Box::new(guest_log_lines.clone()),
         Box::new(abandoned.clone()),
     ] {
+        names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
         registry.register(c).unwrap();
     }
     Metrics {
         registry,
+        names,
         plugin_calls,
         plugin_call_duration,
         plugin_reloads,
@@ -319,6 +400,14 @@ fn build() -> Metrics {
         llm_call_errors,
         provider_available,
         pattern_matches,
+        llm_call_duration,
+        llm_time_to_first_token,
+        trace_store_bytes,
+        evals_total,
+        eval_score,
+        eval_queue_depth,
+        judge_cost_usd,
+        redactions_total,
     }
 }
 
@@ -354,6 +443,14 @@ pub fn get() -> &'static Metrics {
     METRICS.get_or_init(build)
 }
 
+/// The fully-qualified name of every registered family, vec families
+/// without children included (a histogram is one family: its `_bucket`,
+/// `_sum` and `_count` series are not listed). Dashboards and alert rules
+/// are checked against this list.
+pub fn family_names() -> Vec<String> {
+    get().names.clone()
+}
+
 impl Metrics {
     pub fn plugin(&self, name: &str) -> PluginMetrics {
         let c = |result| self.plugin_calls.with_label_values(&[name, result]);
@@ -383,5 +480,37 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("encoding metrics to a Vec cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn family_names_lists_every_family_children_or_not() {
+        let names = family_names();
+        let m = get();
+        for n in &names {
+            assert!(n.starts_with("sluice_"), "{n}");
+        }
+        // A vec family without children is not gathered, but is listed.
+        assert!(names.iter().any(|n| n == "sluice_redactions_total"));
+        m.redactions_total
+            .with_label_values(&["p", "rewritten"])
+            .inc();
+        let gathered: Vec<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.get_name().to_owned())
+            .collect();
+        for g in &gathered {
+            assert!(names.contains(g), "{g} gathered but not listed");
+        }
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
     }
 }

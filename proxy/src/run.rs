@@ -11,7 +11,7 @@ use pingora_core::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::cli::{MockArgs, PluginsCommand, ServeArgs};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::http::app::App;
 use crate::mock::MockProvider;
 use crate::plugins::{PluginEngine, Policies, describe_file, load_plugins};
@@ -19,7 +19,45 @@ use crate::server::Sluice;
 use crate::state::Gateway;
 use crate::state::watcher::Reloader;
 
+type LogLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// Switches the log format once the configuration is known (tracing starts
+/// before it is read).
+static LOG_LAYER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<LogLayer, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+/// `SLUICE_LOG_FORMAT`: `Ok(None)` when unset, `Err` with the bad value.
+fn env_log_format() -> Result<Option<LogFormat>, String> {
+    match std::env::var("SLUICE_LOG_FORMAT") {
+        Err(_) => Ok(None),
+        Ok(v) => LogFormat::parse(&v).map(Some).ok_or(v),
+    }
+}
+
+fn log_layer(format: LogFormat) -> LogLayer {
+    use tracing_subscriber::Layer;
+    match format {
+        // Colours only on a terminal: a log file or journald gets plain text.
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
+        // Event fields at the top level (`message`, `request_id`, …), the
+        // current span (when one is entered) under `span`.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    }
+}
+
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     // pingora_proxy logs at ERROR each client that closes or stalls a
     // connection before a request head: anyone could flood the log with
     // idle sockets. Sluice answers every request itself (request_filter),
@@ -30,12 +68,33 @@ pub fn init_tracing() {
             "info,pingora_core=warn,pingora_core::server=info,pingora_proxy=off",
         )
     });
-    // Colours only on a terminal: a log file or journald gets plain text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let env = env_log_format();
+    let format = env.clone().ok().flatten().unwrap_or_default();
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(log_layer(format));
+    if tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init()
+        .is_ok()
+    {
+        let _ = LOG_LAYER.set(handle);
+    }
+    if let Err(v) = env {
+        tracing::warn!("SLUICE_LOG_FORMAT={v:?} is neither \"text\" nor \"json\": logging text");
+    }
+}
+
+/// Log in `[log] format` from now on, unless a valid `SLUICE_LOG_FORMAT`
+/// chose.
+/// Called once, before any span exists: the JSON format reads the fields
+/// its own layer recorded on the current span.
+fn apply_log_format(config: LogFormat) {
+    if matches!(env_log_format(), Ok(Some(_))) || config == LogFormat::default() {
+        return;
+    }
+    if let Some(handle) = LOG_LAYER.get() {
+        let _ = handle.reload(log_layer(config));
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -107,6 +166,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    apply_log_format(config.log.format);
     for addr in [config.server.listen, config.server.admin_listen] {
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use it");
@@ -189,7 +249,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let reloader = background_service(
         "sluice reloader",
         Reloader {
-            gateway,
+            gateway: gateway.clone(),
             dirs: vec![
                 config.plugins.dir.clone(),
                 config.plugins.policies_dir.clone(),
@@ -198,9 +258,23 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             watch: config.plugins.watch,
         },
     );
+    let evaluator = background_service(
+        "sluice evaluator",
+        crate::evaluation::Evaluator {
+            gateway: gateway.clone(),
+        },
+    );
+    let retention = background_service(
+        "sluice retention",
+        crate::admin::traces::RetentionSchedule {
+            gateway: gateway.clone(),
+        },
+    );
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(reloader);
+    server.add_service(evaluator);
+    server.add_service(retention);
     tracing::info!(
         listen = %config.server.listen,
         admin = %config.server.admin_listen,

@@ -64,14 +64,7 @@ pub fn handle(gw: &Gateway, method: &str, path: &str, q: Option<&str>) -> Option
     match path {
         "/admin/events" => {
             let filter = EventFilter {
-                types: query(q, "type")
-                    .map(|t| {
-                        t.split(',')
-                            .filter(|x| !x.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                types: crate::http::app::list_param(q, "type"),
                 after,
                 limit,
             };

@@ -2,9 +2,12 @@
 //! pricing, budgets and the event log. Everything but `/healthz`, `/readyz`
 //! and `/metrics` needs `Authorization: Bearer <admin token>`.
 
+pub mod analytics;
+pub mod gdpr;
 mod ledger;
 mod routing;
 pub mod token;
+pub mod traces;
 
 use std::sync::Arc;
 
@@ -88,6 +91,17 @@ impl Handler for Admin {
         if let Some((status, body)) = routing::handle(&self.gateway, &method, &path, &body) {
             return json_response(session, status, &body, h).await;
         }
+        let query = session.req_header().uri.query().map(str::to_owned);
+        if let Some((status, body)) =
+            traces::handle(&self.gateway, &method, &path, query.as_deref(), &body).await
+        {
+            return json_response(session, status, &body, h).await;
+        }
+        if path.starts_with("/analytics/") {
+            return self
+                .analytics(session, &method, &path, query.as_deref(), h)
+                .await;
+        }
         match (method.as_str(), path.as_str()) {
             ("OPTIONS", _) => respond(session, 204, "text/plain", "", &borrowed(h)).await,
             ("GET", "/healthz") => json_response(session, 200, &json!({"status": "ok"}), h).await,
@@ -114,15 +128,83 @@ impl Handler for Admin {
                 let status = if report.ok { 200 } else { 422 };
                 json_response(session, status, &json!(&*report), h).await
             }
-            _ => {
-                let body = json!({"error": {"message": format!("no admin route for {method} {path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}});
-                json_response(session, 404, &body, h).await
-            }
+            _ => not_found(session, &method, &path, h).await,
         }
     }
 }
 
 impl Admin {
+    /// `/analytics/*`: loopback callers only, whatever the admin listener
+    /// binds to (these answer questions about people).
+    async fn analytics(
+        &self,
+        session: &mut ServerSession,
+        method: &str,
+        path: &str,
+        q: Option<&str>,
+        h: &[(&'static str, String)],
+    ) -> pingora_error::Result<()> {
+        let loopback = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| a.ip().is_loopback());
+        if !loopback {
+            let body = json!({"error": {"message": "analytics routes answer loopback callers only", "type": "permission_error", "param": null, "code": "loopback_only"}});
+            return json_response(session, 403, &body, h).await;
+        }
+        let gw = &self.gateway;
+        let window = match analytics::Window::parse(q) {
+            Ok(w) => w,
+            Err(e) => return json_response(session, 400, &invalid(e), h).await,
+        };
+        if let Some(rest) = path.strip_prefix("/analytics/user/") {
+            let (user, action) = rest.rsplit_once('/').unwrap_or((rest, ""));
+            if !gdpr::valid_user_id(user) {
+                return json_response(session, 400, &gdpr::invalid_user_id(user), h).await;
+            }
+            return match (method, action) {
+                ("GET", "export") => match gdpr::export(gw, session, user, &window, h).await? {
+                    Ok(_) => Ok(()),
+                    Err(e) => json_response(session, 500, &store_error(e), h).await,
+                },
+                ("POST", "forget") => {
+                    let dry =
+                        crate::http::app::query_param(q, "dry_run").as_deref() == Some("true");
+                    match gdpr::forget(gw, user, dry).await {
+                        Ok(v) => json_response(session, 200, &v, h).await,
+                        Err(e) => json_response(session, 500, &store_error(e), h).await,
+                    }
+                }
+                _ => not_found(session, method, path, h).await,
+            };
+        }
+        if method != "GET" {
+            return not_found(session, method, path, h).await;
+        }
+        let answer = match path {
+            "/analytics/cost" => analytics::cost(
+                gw,
+                &window,
+                &crate::http::app::query_param(q, "group_by").unwrap_or_else(|| "model".into()),
+            )
+            .map_err(|e| (400, e)),
+            "/analytics/by_key" => analytics::by_key(gw, &window).map_err(|e| (500, e)),
+            "/analytics/by_user" => analytics::by_user(gw, &window).map_err(|e| (500, e)),
+            "/analytics/by_team" => analytics::by_team(gw, &window).map_err(|e| (500, e)),
+            "/analytics/quality" => analytics::quality(gw, &window).map_err(|e| (500, e)),
+            "/analytics/savings" => analytics::savings(gw, &window).map_err(|e| (500, e)),
+            _ => return not_found(session, method, path, h).await,
+        };
+        match answer {
+            Ok(mut v) => {
+                v["pricing_version"] = json!(gw.snapshot().pricing.version);
+                json_response(session, 200, &v, h).await
+            }
+            Err((400, e)) => json_response(session, 400, &invalid(e), h).await,
+            Err((_, e)) => json_response(session, 500, &store_error(e), h).await,
+        }
+    }
+
     fn plugins(&self) -> serde_json::Value {
         let snapshot = self.gateway.snapshot();
         let set = &snapshot.plugins;
@@ -176,6 +258,24 @@ impl Admin {
             "plugins": plugins,
         })
     }
+}
+
+fn invalid(message: String) -> serde_json::Value {
+    json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "invalid_request"}})
+}
+
+fn store_error(message: String) -> serde_json::Value {
+    json!({"error": {"message": message, "type": "server_error", "param": null, "code": "trace_store_error"}})
+}
+
+async fn not_found(
+    session: &mut ServerSession,
+    method: &str,
+    path: &str,
+    h: &[(&'static str, String)],
+) -> pingora_error::Result<()> {
+    let body = json!({"error": {"message": format!("no admin route for {method} {path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}});
+    json_response(session, 404, &body, h).await
 }
 
 async fn json_response(

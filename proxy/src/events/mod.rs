@@ -8,6 +8,8 @@
 //! events are dropped and counted. Recording never fails a call: a commit
 //! that keeps failing is logged and counted, and the request is answered.
 
+pub mod index;
+pub mod retention;
 pub mod store;
 mod types;
 
@@ -20,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use store::EventFilter;
 pub use types::{
-    AUDIT_TYPES, ChainStep, Event, EventBody, HoldRecord, PolicyResult, SCHEMA, Scopes,
-    Sensitivity, Spend, Tried, UsageRecord,
+    AUDIT_TYPES, ChainStep, Event, EventBody, HoldRecord, LlmCall, PolicyResult, SCHEMA, Scopes,
+    Sensitivity, Signal, Spend, Tried, UsageRecord,
 };
 
 use crate::clock;
@@ -46,6 +48,7 @@ enum Msg {
 pub struct EventLog {
     tx: mpsc::Sender<Msg>,
     db: Arc<Database>,
+    path: Arc<Path>,
 }
 
 /// What startup restores from the log.
@@ -79,16 +82,28 @@ impl EventLog {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer_db = db.clone();
+        let file = path.to_owned();
         std::thread::Builder::new()
             .name("sluice-events".into())
-            .spawn(move || write_loop(&writer_db, rx))
+            .spawn(move || write_loop(&writer_db, &file, rx))
             .map_err(|e| format!("cannot start the event writer: {e}"))?;
-        Ok((EventLog { tx, db }, restored))
+        Ok((
+            EventLog {
+                tx,
+                db,
+                path: path.into(),
+            },
+            restored,
+        ))
     }
 
     /// For reads (admin queries); redb readers never wait on the writer.
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Record an event: audit events wait for room, others are dropped
@@ -145,8 +160,10 @@ impl EventLog {
     }
 }
 
-fn write_loop(db: &Database, mut rx: mpsc::Receiver<Msg>) {
+fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
     let m = metrics::get();
+    let size = || std::fs::metadata(file).map_or(0, |f| f.len() as i64);
+    m.trace_store_bytes.set(size());
     while let Some(first) = rx.blocking_recv() {
         let mut entries = Vec::new();
         let mut waiters = Vec::new();
@@ -172,6 +189,7 @@ fn write_loop(db: &Database, mut rx: mpsc::Receiver<Msg>) {
             }
             m.event_commit_duration
                 .observe(started.elapsed().as_secs_f64());
+            m.trace_store_bytes.set(size());
         }
         m.events_queued.set(rx.len() as i64);
         for w in waiters {

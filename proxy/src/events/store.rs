@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::types::{Event, HoldRecord, Spend, UsageRecord};
+use super::types::{Event, EventBody, HoldRecord, LlmCall, Spend, UsageRecord};
 use crate::clock;
 use crate::store::{decode, encode, err};
 
@@ -47,6 +47,13 @@ pub fn init(db: &Database) -> Result<(), String> {
         tx.open_table(USAGE_SEQ).map_err(err)?;
         tx.open_table(SPEND).map_err(err)?;
         tx.open_table(HOLDS).map_err(err)?;
+        let indexed = super::index::backfill(&tx)?;
+        if indexed > 0 {
+            tracing::info!(
+                indexed,
+                "event log indexed by time, type, key, user and team"
+            );
+        }
         let mut meta = tx.open_table(META).map_err(err)?;
         let schema = meta.get("schema").map_err(err)?.map(|v| v.value());
         match schema {
@@ -80,6 +87,7 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
     let mut spend = tx.open_table(SPEND).map_err(err)?;
     let mut holds = tx.open_table(HOLDS).map_err(err)?;
     let mut meta = tx.open_table(META).map_err(err)?;
+    let mut idx = super::index::Indexes::open(tx)?;
     let mut next_event = meta
         .get("next_event")
         .map_err(err)?
@@ -90,20 +98,23 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
         .map_or(1, |v| v.value());
     // Spend rows touched by this batch, read once and written once.
     let mut rows: HashMap<String, Spend> = HashMap::new();
+    let mut append = |body: &EventBody, ts_ms: u64| -> Result<(), String> {
+        // Field by field, the encoding of an `Event`.
+        let bytes = encode(&(
+            next_event,
+            ts_ms,
+            super::types::SCHEMA,
+            body.sensitivity(),
+            body,
+        ));
+        events.insert(next_event, bytes.as_slice()).map_err(err)?;
+        idx.insert(next_event, ts_ms, body)?;
+        next_event += 1;
+        Ok(())
+    };
     for entry in batch {
         match entry {
-            Entry::Event(body, ts_ms) => {
-                // Field by field, the encoding of an `Event`.
-                let bytes = encode(&(
-                    next_event,
-                    *ts_ms,
-                    super::types::SCHEMA,
-                    body.sensitivity(),
-                    body,
-                ));
-                events.insert(next_event, bytes.as_slice()).map_err(err)?;
-                next_event += 1;
-            }
+            Entry::Event(body, ts_ms) => append(body, *ts_ms)?,
             Entry::Hold(h) => {
                 holds
                     .insert(h.call_id.as_str(), encode(h).as_slice())
@@ -123,6 +134,14 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
                     .map_err(err)?;
                 seq.insert(next_usage, rec.call_id.as_str()).map_err(err)?;
                 next_usage += 1;
+                if let Some(call) = LlmCall::from_usage(rec) {
+                    let body = if (200..300).contains(&rec.status) {
+                        EventBody::LlmCallCompleted(call)
+                    } else {
+                        EventBody::LlmCallFailed(call)
+                    };
+                    append(&body, rec.ts_ms)?;
+                }
                 let (day, month) = (clock::day_of(rec.ts_ms), clock::month_of(rec.ts_ms));
                 for scope in &rec.scopes.0 {
                     for key in [day_key(scope, day), month_key(scope, month)] {
@@ -198,6 +217,20 @@ pub fn usage(db: &Database, after: u64, limit: usize) -> Result<Vec<(u64, UsageR
         }
     }
     Ok(out)
+}
+
+/// Every usage record, in commit order, from one snapshot.
+pub fn each_usage(db: &Database, mut f: impl FnMut(UsageRecord)) -> Result<(), String> {
+    let tx = db.begin_read().map_err(err)?;
+    let seq = tx.open_table(USAGE_SEQ).map_err(err)?;
+    let usage = tx.open_table(USAGE).map_err(err)?;
+    for row in seq.iter().map_err(err)? {
+        let (_, id) = row.map_err(err)?;
+        if let Some(v) = usage.get(id.value()).map_err(err)? {
+            f(decode(v.value())?);
+        }
+    }
+    Ok(())
 }
 
 /// Committed spend of every scope in the windows containing `now_ms`.

@@ -117,6 +117,145 @@ pub enum EventBody {
         /// The version that keeps serving.
         kept_version: String,
     },
+    // New variants go last: stored events are decoded by variant index.
+    /// One client request on a provider path, however it ended.
+    #[serde(rename = "request.completed")]
+    RequestCompleted {
+        request_id: String,
+        gateway_key_id: Option<String>,
+        user_id: Option<String>,
+        team_id: Option<String>,
+        inbound_shape: String,
+        client_model: String,
+        /// The client's model, normalized (what savings are measured against).
+        requested_model: Option<String>,
+        /// The canonical id that answered.
+        model: Option<String>,
+        status: u16,
+        streamed: bool,
+        latency_ms: u64,
+        cost_usd: Usd,
+        input_tokens: u64,
+        output_tokens: u64,
+        /// Provider calls made.
+        attempts: u32,
+        error_code: Option<String>,
+    },
+    /// A provider call that answered 2xx (derived from its usage record
+    /// when that is committed: one send per call on the request path).
+    #[serde(rename = "llm.call_completed")]
+    LlmCallCompleted(LlmCall),
+    /// A provider call that failed: connect, timeout, an error status.
+    #[serde(rename = "llm.call_failed")]
+    LlmCallFailed(LlmCall),
+    #[serde(rename = "eval.started")]
+    EvalStarted {
+        eval_id: String,
+        /// The request evaluated.
+        subject_id: String,
+        evaluator: String,
+    },
+    #[serde(rename = "eval.completed")]
+    EvalCompleted {
+        eval_id: String,
+        subject_id: String,
+        evaluator: String,
+        gateway_key_id: Option<String>,
+        user_id: Option<String>,
+        team_id: Option<String>,
+        model: String,
+        /// In [0, 1].
+        score: f64,
+        confidence: f64,
+        judge_cost_usd: Usd,
+        rubric_id: String,
+        rubric_version: u32,
+        signals: Vec<Signal>,
+    },
+    #[serde(rename = "eval.failed")]
+    EvalFailed {
+        eval_id: String,
+        subject_id: String,
+        evaluator: String,
+        error_message: String,
+    },
+    /// One applied retention purge.
+    #[serde(rename = "trace.swept")]
+    TraceSwept {
+        /// Events older than this (strictly) were eligible, RFC 3339.
+        cutoff: String,
+        rows_eligible: u64,
+        rows_audit_exempt: u64,
+        rows_deleted: u64,
+        oldest_kept_timestamp: Option<String>,
+        dry_run: bool,
+        swept_at: String,
+    },
+    /// A data subject's export. The id is kept as its pseudonym: an
+    /// export of a forgotten user must not bring the id back.
+    #[serde(rename = "analytics.user_exported")]
+    UserExported { pseudonym: String, rows: u64 },
+    #[serde(rename = "analytics.user_forgotten")]
+    UserForgotten {
+        /// What the user's id became everywhere; the id itself is not kept.
+        pseudonym: String,
+        pseudonymized_rows: u64,
+    },
+}
+
+/// A provider call as the trace store keeps it.
+#[derive(Debug, Clone, Encode, Decode, Serialize)]
+pub struct LlmCall {
+    pub request_id: String,
+    pub call_id: String,
+    pub gateway_key_id: Option<String>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub inbound_shape: String,
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cost_usd: Usd,
+    pub pricing_version: Option<String>,
+    pub latency_ms: u64,
+    pub streamed: bool,
+    pub error_code: Option<String>,
+}
+
+impl LlmCall {
+    /// The call a usage record describes; none for a refusal before any.
+    pub fn from_usage(r: &UsageRecord) -> Option<LlmCall> {
+        let provider = r.provider.clone()?;
+        Some(LlmCall {
+            request_id: r.request_id.clone(),
+            call_id: r.call_id.clone(),
+            gateway_key_id: r.gateway_key_id.clone(),
+            user_id: r.user_id.clone(),
+            team_id: r.team_id.clone(),
+            inbound_shape: r.inbound_shape.clone(),
+            provider,
+            model: r.model.clone().unwrap_or_default(),
+            status: r.status,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cached_input_tokens: r.cached_input_tokens,
+            cost_usd: r.cost_usd,
+            pricing_version: r.pricing_version.clone(),
+            latency_ms: r.latency_ms,
+            streamed: r.streamed,
+            error_code: r.error_code.clone(),
+        })
+    }
+}
+
+/// One named signal of an evaluation.
+#[derive(Debug, Clone, Encode, Decode, Serialize)]
+pub struct Signal {
+    pub name: String,
+    pub value: f64,
 }
 
 /// One slot's verdict in `route.decided`.
@@ -150,16 +289,128 @@ impl EventBody {
             EventBody::QuotaAlert { .. } => "quota.alert",
             EventBody::RouteDecided { .. } => "route.decided",
             EventBody::RoutingPolicyInvalid { .. } => "routing.policy_invalid",
+            EventBody::RequestCompleted { .. } => "request.completed",
+            EventBody::LlmCallCompleted(_) => "llm.call_completed",
+            EventBody::LlmCallFailed(_) => "llm.call_failed",
+            EventBody::EvalStarted { .. } => "eval.started",
+            EventBody::EvalCompleted { .. } => "eval.completed",
+            EventBody::EvalFailed { .. } => "eval.failed",
+            EventBody::TraceSwept { .. } => "trace.swept",
+            EventBody::UserExported { .. } => "analytics.user_exported",
+            EventBody::UserForgotten { .. } => "analytics.user_forgotten",
         }
     }
 
     pub fn sensitivity(&self) -> Sensitivity {
-        Sensitivity::Pseudonymous
+        match self {
+            // Evaluator failures may quote the answer.
+            EventBody::EvalFailed { .. } => Sensitivity::Private,
+            EventBody::TraceSwept { .. } => Sensitivity::Aggregatable,
+            _ => Sensitivity::Pseudonymous,
+        }
+    }
+
+    /// The gateway key, user and team an event is about, for the
+    /// secondary tables.
+    pub fn subjects(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        fn s(v: &Option<String>) -> Option<&str> {
+            v.as_deref()
+        }
+        match self {
+            EventBody::KeyIssued {
+                key_id,
+                user_id,
+                team_id,
+                ..
+            } => (Some(key_id), s(user_id), s(team_id)),
+            EventBody::KeyRotated { key_id, .. } | EventBody::KeyRevoked { key_id, .. } => {
+                (Some(key_id), None, None)
+            }
+            EventBody::AuthFailed { gateway_key_id, .. }
+            | EventBody::RouteDecided { gateway_key_id, .. } => (s(gateway_key_id), None, None),
+            EventBody::RequestCompleted {
+                gateway_key_id,
+                user_id,
+                team_id,
+                ..
+            }
+            | EventBody::EvalCompleted {
+                gateway_key_id,
+                user_id,
+                team_id,
+                ..
+            } => (s(gateway_key_id), s(user_id), s(team_id)),
+            EventBody::LlmCallCompleted(c) | EventBody::LlmCallFailed(c) => {
+                (s(&c.gateway_key_id), s(&c.user_id), s(&c.team_id))
+            }
+            EventBody::UserExported { pseudonym, .. } => (None, Some(pseudonym), None),
+            EventBody::QuotaExceeded {
+                scope,
+                identity,
+                gateway_key_id,
+                ..
+            } => {
+                let (user, team) = scope_subject(scope, identity);
+                (s(gateway_key_id), user, team)
+            }
+            EventBody::QuotaAlert {
+                scope, identity, ..
+            } => {
+                let (user, team) = scope_subject(scope, identity);
+                (None, user, team)
+            }
+            _ => (None, None, None),
+        }
+    }
+
+    /// Replace the user id `user` by `with` wherever this event names it;
+    /// whether anything changed.
+    pub fn replace_user(&mut self, user: &str, with: &str) -> bool {
+        let mut changed = false;
+        let mut swap = |v: &mut String| {
+            if v == user {
+                *v = with.to_owned();
+                changed = true;
+            }
+        };
+        match self {
+            EventBody::KeyIssued {
+                user_id: Some(u), ..
+            }
+            | EventBody::RequestCompleted {
+                user_id: Some(u), ..
+            }
+            | EventBody::EvalCompleted {
+                user_id: Some(u), ..
+            } => swap(u),
+            EventBody::LlmCallCompleted(c) | EventBody::LlmCallFailed(c) => {
+                if let Some(u) = &mut c.user_id {
+                    swap(u)
+                }
+            }
+            EventBody::QuotaExceeded {
+                scope, identity, ..
+            }
+            | EventBody::QuotaAlert {
+                scope, identity, ..
+            } if scope == "user" => swap(identity),
+            _ => {}
+        }
+        changed
     }
 
     /// Audit events are never dropped: a full queue makes their sender wait.
     pub fn is_audit(&self) -> bool {
         AUDIT_TYPES.contains(&self.type_name())
+    }
+}
+
+/// A quota scope's identity as a user or team subject.
+fn scope_subject<'a>(scope: &str, identity: &'a str) -> (Option<&'a str>, Option<&'a str>) {
+    match scope {
+        "user" => (Some(identity), None),
+        "team" => (None, Some(identity)),
+        _ => (None, None),
     }
 }
 
@@ -172,6 +423,9 @@ pub const AUDIT_TYPES: &[&str] = &[
     "gateway.quota_exceeded",
     "quota.alert",
     "routing.policy_invalid",
+    "trace.swept",
+    "analytics.user_exported",
+    "analytics.user_forgotten",
 ];
 
 /// What enforcement decided for a call.

@@ -80,3 +80,43 @@ pub async fn respond(
     }
     Ok(())
 }
+
+/// The value of `name` in a query string, percent-decoded (`+` is a
+/// space); none when absent or not UTF-8 once decoded.
+pub fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+    let raw = q?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?;
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A comma-separated query value as a list (`type=a,b`); empty when absent.
+pub fn list_param(q: Option<&str>, name: &str) -> Vec<String> {
+    query_param(q, name)
+        .map(|t| {
+            t.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}

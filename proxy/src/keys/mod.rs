@@ -25,7 +25,7 @@ use crate::store::{decode, encode, err};
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Version of the stored `GatewayKey`; bumped with any change to it.
-const SCHEMA: u64 = 2;
+pub const SCHEMA: u64 = 2;
 
 /// Secrets look like `sk-sluice-` and 48 hex digits.
 pub const SECRET_PREFIX: &str = "sk-sluice-";
@@ -118,6 +118,11 @@ pub struct Issued {
 }
 
 impl Keys {
+    /// For consistent copies (backup).
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub fn open(path: &Path) -> Result<Keys, String> {
         let db = crate::store::open(path)?;
         let tx = db.begin_write().map_err(err)?;

@@ -65,6 +65,67 @@ pub struct Exchange {
     /// Sluice asked an OpenAI-shape provider for stream usage the client
     /// did not ask for: its usage chunk is not relayed.
     pub strip_usage: bool,
+    /// Times the call for `sluice_llm_call_duration_seconds` and, on a
+    /// stream, `sluice_llm_time_to_first_token_seconds`.
+    pub call: CallTimer,
+}
+
+/// Times one provider call from the moment it was sent. The duration is
+/// observed once: at the end of the response (`finish`: the whole body
+/// read, the stream's end), or when the exchange is dropped unread (an
+/// error passed through, a failed candidate the fallback moved past). A
+/// call whose client left is not observed (`cancel`): how long the
+/// provider would have taken is unknown.
+pub struct CallTimer {
+    started: Instant,
+    duration: Option<prometheus::Histogram>,
+    first_token: Option<prometheus::Histogram>,
+}
+
+impl CallTimer {
+    fn new(started: Instant, provider: &str, model: &str, stream: bool) -> Self {
+        let m = metrics::get();
+        Self {
+            started,
+            duration: Some(m.llm_call_duration.with_label_values(&[provider, model])),
+            first_token: stream.then(|| {
+                m.llm_time_to_first_token
+                    .with_label_values(&[provider, model])
+            }),
+        }
+    }
+
+    /// The provider's first SSE event arrived (observed once).
+    pub fn first_event(&mut self) {
+        if let Some(h) = self.first_token.take() {
+            h.observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Whether the first event is still awaited.
+    pub fn awaits_first_event(&self) -> bool {
+        self.first_token.is_some()
+    }
+
+    /// The response ended: observe the call's duration (once).
+    pub fn finish(&mut self) {
+        self.first_token = None;
+        if let Some(h) = self.duration.take() {
+            h.observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// The client left before the response ended: observe nothing.
+    pub fn cancel(&mut self) {
+        self.first_token = None;
+        self.duration = None;
+    }
+}
+
+impl Drop for CallTimer {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 pub async fn run(
@@ -185,10 +246,12 @@ pub async fn run(
         }
     };
     attempt.elapsed = started.elapsed();
+    let model = model_label(&snapshot, candidate);
     match sent {
         Ok(upstream) => {
             attempt.status = Some(upstream.status());
             ctx.attempts.push(attempt);
+            let call = CallTimer::new(started, &provider.name, model, req.stream);
             Ok(Exchange {
                 upstream,
                 provider,
@@ -196,15 +259,33 @@ pub async fn run(
                 translation,
                 redaction,
                 strip_usage,
+                call,
             })
         }
         Err(e) => {
+            // No response: the call ended when it failed (a timeout
+            // counts its whole wait).
+            metrics::get()
+                .llm_call_duration
+                .with_label_values(&[&provider.name, model])
+                .observe(attempt.elapsed.as_secs_f64());
             count_upstream_error(&provider.name, e.class());
             attempt.error_class = Some(e.class());
             attempt.delivered = e.may_have_reached();
             ctx.attempts.push(attempt);
             Err(Failure::Upstream(e))
         }
+    }
+}
+
+/// The model as a metric label: only models the operator named (priced,
+/// or in the routing registry), else "other", so clients cannot mint
+/// label values.
+fn model_label<'a>(snapshot: &crate::state::Snapshot, c: &'a Candidate) -> &'a str {
+    if snapshot.names_model(&c.id()) {
+        &c.model
+    } else {
+        "other"
     }
 }
 

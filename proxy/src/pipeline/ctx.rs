@@ -41,6 +41,8 @@ pub struct RequestCtx {
     pub rate_tokens: u64,
     /// Why the request was refused before any provider call, if it was.
     pub blocked: Option<&'static str>,
+    /// The client's model, normalized (`openai:gpt-4o`).
+    pub requested_model: Option<String>,
     /// Where routing sent the request, and why.
     pub decision: Option<Route>,
     /// Index in `decision.candidates` of the candidate being tried.
@@ -51,9 +53,24 @@ pub struct RequestCtx {
     pub attempts: Vec<Attempt>,
     /// Tokens the provider reported.
     pub usage: Option<Usage>,
+    /// What the client received, kept for an evaluator when the request
+    /// is in the evaluation sample (at most [`ANSWER_CAP`] bytes).
+    pub answer: Option<bytes::BytesMut>,
 }
 
+/// Most of an answer kept for evaluation; beyond, the evaluator sees the
+/// beginning.
+pub const ANSWER_CAP: usize = 1 << 20;
+
 impl RequestCtx {
+    /// Keep `bytes` sent to the client, when this request is evaluated.
+    pub fn capture(&mut self, bytes: &[u8]) {
+        if let Some(a) = &mut self.answer {
+            let room = ANSWER_CAP.saturating_sub(a.len());
+            a.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
@@ -71,12 +88,27 @@ impl RequestCtx {
             quota_warning: None,
             blocked: None,
             rate_tokens: 0,
+            requested_model: None,
             decision: None,
             candidate: 0,
             fingerprint: None,
             attempts: Vec::new(),
             usage: None,
+            answer: None,
         }
+    }
+
+    /// Why the request failed, for its records: the policy refusal, the
+    /// last attempt's error class, or the status.
+    pub fn error_code(&self, status: u16) -> Option<String> {
+        self.blocked
+            .map(str::to_owned)
+            .or_else(|| {
+                self.attempts
+                    .last()
+                    .and_then(|a| a.error_class.map(str::to_owned))
+            })
+            .or_else(|| (status >= 400).then(|| format!("http_{status}")))
     }
 
     /// Provider and model of the attempt being answered, for the headers of

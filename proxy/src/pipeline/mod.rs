@@ -42,13 +42,21 @@ use crate::state::Gateway;
 /// Serve one data-plane request. Never fails: errors are answered in the
 /// client's envelope, and a client that went away is simply left.
 pub async fn serve(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) {
+    use tracing::Instrument;
     begin(session, ctx);
-    ctx.snapshot = Some(gw.snapshot());
-    if let Err(failure) = dispatch(gw, session, ctx).await {
-        failure::answer(session, ctx, failure).await;
+    // Every line logged for this request, plugin ones included, carries
+    // its id.
+    let span = tracing::info_span!("request", request_id = %ctx.request_id);
+    async {
+        ctx.snapshot = Some(gw.snapshot());
+        if let Err(failure) = dispatch(gw, session, ctx).await {
+            failure::answer(session, ctx, failure).await;
+        }
+        let status = session.response_written().map_or(0, |h| h.status.as_u16());
+        settle::settle(gw, status, ctx).await;
     }
-    let status = session.response_written().map_or(0, |h| h.status.as_u16());
-    settle::settle(gw, status, ctx).await;
+    .instrument(span)
+    .await
 }
 
 /// Refuse a request beyond the in-flight limit: 503 and `Retry-After`.

@@ -67,6 +67,13 @@ pub async fn decide(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Re
     .await;
     ctx.facts = built;
     ctx.fingerprint = Some(fingerprint);
+    ctx.requested_model = Some(canonical.id());
+    if evaluated(gw, &snapshot, session, ctx) {
+        ctx.answer = Some(bytes::BytesMut::new());
+        if ctx.facts.is_none() {
+            ctx.facts = Some(facts(session, ctx, &canonical));
+        }
+    }
     let m = metrics::get();
     match &route {
         Ok(r) => {
@@ -79,6 +86,27 @@ pub async fn decide(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) -> Re
     }
     ctx.decision = Some(route?);
     Ok(())
+}
+
+/// Whether this request's answer is to be scored: something evaluates,
+/// it is in the sample, and it is not the judge's own call.
+fn evaluated(
+    gw: &Gateway,
+    snapshot: &crate::state::Snapshot,
+    session: &Session,
+    ctx: &RequestCtx,
+) -> bool {
+    let ev = &gw.evaluation;
+    (!snapshot.plugins.evaluators.is_empty() || ev.judges())
+        && ev.wanted()
+        && !ev.is_judge_call(
+            session
+                .req_header()
+                .headers
+                .get(crate::evaluation::JUDGE_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        )
+        && ev.sampled(&ctx.request_id)
 }
 
 /// The request as plugins see it.

@@ -104,11 +104,7 @@ pub async fn settle(gw: &Gateway, status: u16, ctx: &mut RequestCtx) {
     }
     let key = ctx.key.as_deref();
     let req = ctx.request.as_ref();
-    let error_code = ctx
-        .blocked
-        .map(str::to_owned)
-        .or_else(|| attempt.and_then(|a| a.error_class.map(str::to_owned)))
-        .or_else(|| (status >= 400).then(|| format!("http_{status}")));
+    let error_code = ctx.error_code(status);
     // Candidates that failed before the one that answered were provider
     // calls too: each leaves its record, at no cost.
     let failed = ctx.attempts.len().saturating_sub(1);

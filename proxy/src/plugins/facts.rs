@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::api::Shape;
 
 /// Request headers no plugin ever reads: credentials of the client.
-pub const CREDENTIAL_HEADERS: [&str; 8] = [
+pub const CREDENTIAL_HEADERS: [&str; 9] = [
     "authorization",
     "proxy-authorization",
     "x-api-key",
@@ -18,6 +18,8 @@ pub const CREDENTIAL_HEADERS: [&str; 8] = [
     "cookie",
     "set-cookie",
     "x-amz-security-token",
+    // The LLM judge's per-process secret.
+    "x-sluice-judge",
 ];
 
 /// Whether a header may be shown to plugins (and logs).

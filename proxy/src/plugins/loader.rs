@@ -27,6 +27,8 @@ pub struct PluginSet {
     pub redactors: Vec<Arc<Plugin>>,
     /// Translator per (client shape, provider shape).
     pub translators: HashMap<(Shape, Shape), Arc<Plugin>>,
+    /// Enabled evaluators, in run order (off the request path).
+    pub evaluators: Vec<Arc<Plugin>>,
     /// What happened to each file at the last reload.
     pub files: Vec<FileStatus>,
 }
@@ -167,8 +169,7 @@ pub fn load_plugins(
                 }
             }
             PluginKind::Redactor => set.redactors.push(plugin.clone()),
-            // Scored off the request path, by the issue that adds evaluation.
-            PluginKind::Evaluator => {}
+            PluginKind::Evaluator => set.evaluators.push(plugin.clone()),
         }
     }
     let by_order = |a: &Arc<Plugin>, b: &Arc<Plugin>| {
@@ -178,6 +179,7 @@ pub fn load_plugins(
     };
     set.routers.sort_by(by_order);
     set.redactors.sort_by(by_order);
+    set.evaluators.sort_by(by_order);
     set
 }
 

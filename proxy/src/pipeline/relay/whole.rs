@@ -25,11 +25,16 @@ pub async fn relay(
     let limit = gw.config.limits.max_response_bytes;
     let read = tokio::select! {
         r = exchange.upstream.read_all(limit) => r,
-        why = client_gone(session) => return Err(Failure::ClientGone {
+        why = client_gone(session) => {
+            exchange.call.cancel();
+            return Err(Failure::ClientGone {
                 stage: "waiting",
                 detail: why,
-            }),
+            });
+        }
     };
+    // The provider's part ends with its body (read, or failed to).
+    exchange.call.finish();
     let body = read.inspect_err(|e| count_upstream_error(&exchange.provider.name, e.class()))?;
     ctx.usage = usage::from_body(&body);
     let req = ctx.request.as_ref().expect("the parse stage ran");
@@ -64,6 +69,7 @@ pub async fn relay(
         }
     };
     let body = redact(ctx, &exchange.redaction, body).await?;
+    ctx.capture(&body);
     write_full(session, status, "application/json", body, &ctx.stamp(), &[]).await?;
     Ok(())
 }
