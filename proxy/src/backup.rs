@@ -205,7 +205,18 @@ mod test {
                 .contains("stop the proxy")
         );
         drop((log, keys));
-        restore(&dest, &data).unwrap();
+        // The event writer thread closes its handle on the file just after
+        // the last sender goes; wait for that rather than race it.
+        let started = std::time::Instant::now();
+        loop {
+            match restore(&dest, &data) {
+                Ok(_) => break,
+                Err(e) if e.contains("in use") && started.elapsed().as_secs() < 10 => {
+                    std::thread::yield_now()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
         // A damaged file and a foreign schema are refused.
         std::fs::write(dest.join("keys.redb"), b"x").unwrap();
         assert!(restore(&dest, &data).unwrap_err().contains("damaged"));
