@@ -1,7 +1,8 @@
 //! The event log (`events.redb`): the request path hands events and usage
 //! records to a bounded queue and goes on; one writer thread commits them
 //! in batches (group commit: one transaction, one fsync, for everything
-//! that queued while the last one was written).
+//! that queued while the last one was written, and at most one commit per
+//! [`COMMIT_EVERY`] under load).
 //!
 //! Audit events, usage records and holds are evidence: when the queue is
 //! full their sender waits (back-pressure) instead of losing them. Other
@@ -33,6 +34,15 @@ use crate::metrics;
 pub const QUEUE: usize = 65_536;
 /// Most entries committed in one transaction.
 const MAX_BATCH: usize = 8_192;
+/// Shortest time between two commits while entries keep coming. A commit
+/// costs its fsync and the rewrite of every page it touched, whether it
+/// carries one entry or a thousand; waiting this long under load turns
+/// hundreds of small commits a second into a hundred larger ones. An idle
+/// log still commits its first entry at once, and a flush never waits.
+const COMMIT_EVERY: Duration = Duration::from_millis(10);
+/// How often the store's size gauge is refreshed (a `stat` per commit
+/// would be wasted work).
+const SIZE_EVERY: Duration = Duration::from_secs(1);
 
 // Nearly every message is an entry; boxing them would add an allocation
 // per request to spare the rare flush a few hundred bytes.
@@ -164,9 +174,11 @@ fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
     let m = metrics::get();
     let size = || std::fs::metadata(file).map_or(0, |f| f.len() as i64);
     m.trace_store_bytes.set(size());
+    let mut last_commit = Instant::now() - COMMIT_EVERY;
+    let mut last_size = Instant::now();
+    let mut entries = Vec::new();
+    let mut waiters = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let mut entries = Vec::new();
-        let mut waiters = Vec::new();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
@@ -175,6 +187,15 @@ fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
             }
             if entries.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
+                if next.is_none() && waiters.is_empty() {
+                    // Under load, let the batch fill up to the commit
+                    // interval instead of committing what one wake-up saw.
+                    let since = last_commit.elapsed();
+                    if since < COMMIT_EVERY {
+                        std::thread::sleep(COMMIT_EVERY - since);
+                        next = rx.try_recv().ok();
+                    }
+                }
             }
         }
         if !entries.is_empty() {
@@ -187,12 +208,17 @@ fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
                     tracing::error!(entries = n, "event log commit failed, entries lost: {e}");
                 }
             }
+            last_commit = Instant::now();
             m.event_commit_duration
                 .observe(started.elapsed().as_secs_f64());
-            m.trace_store_bytes.set(size());
+            if last_size.elapsed() >= SIZE_EVERY {
+                m.trace_store_bytes.set(size());
+                last_size = last_commit;
+            }
+            entries.clear();
         }
         m.events_queued.set(rx.len() as i64);
-        for w in waiters {
+        for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
