@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -449,7 +449,18 @@ fn fold(rx: Receiver<Msg>, index: &ArcSwap<Index>, c: &Counters, (cap, max_age):
             Duration::from_secs(3600)
         };
         let mut flushed = None;
-        match rx.recv_timeout(wait) {
+        let next = match rx.try_recv() {
+            Ok(msg) => Ok(msg),
+            Err(TryRecvError::Disconnected) => return,
+            // Outcomes are coming: sleep to the next publication instead of
+            // blocking, so senders queue without waking this thread each.
+            Err(TryRecvError::Empty) if dirty => {
+                std::thread::sleep(wait);
+                Err(RecvTimeoutError::Timeout)
+            }
+            Err(TryRecvError::Empty) => rx.recv_timeout(wait),
+        };
+        match next {
             Ok(Msg::Outcome(o)) => {
                 let o = *o;
                 let quality = o.success.clamp(0.0, 1.0);
