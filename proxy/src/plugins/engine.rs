@@ -139,6 +139,11 @@ impl PluginEngine {
 
     /// A permit for one more live instance, waiting up to [`INSTANCE_WAIT`]
     /// when every instance is in use.
+    /// A permit if one is free now, for work that may simply be skipped.
+    pub fn try_instance_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.inner.instances.clone().try_acquire_owned().ok()
+    }
+
     pub async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, PluginError> {
         let sem = self.inner.instances.clone();
         if let Ok(p) = sem.clone().try_acquire_owned() {

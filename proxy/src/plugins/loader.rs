@@ -204,7 +204,13 @@ fn load_one(
             let binding = policies.binding(&meta.info.name);
             let plugin = match prev {
                 Some(p) if Arc::ptr_eq(&p.meta, &meta) && p.binding == binding => p.clone(),
-                _ => Arc::new(Plugin::new(engine, meta.clone(), binding)),
+                _ => {
+                    let plugin = Arc::new(Plugin::new(engine, meta.clone(), binding));
+                    if plugin.binding.enabled {
+                        super::block_on(plugin.prewarm());
+                    }
+                    plugin
+                }
             };
             let status = FileStatus {
                 file,

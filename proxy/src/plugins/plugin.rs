@@ -260,6 +260,25 @@ impl Plugin {
             .map(drop)
     }
 
+    /// Put one instance in the pool, so the first call after a load does not
+    /// pay instantiation (milliseconds for Python and JavaScript guests,
+    /// more than a routing slot's budget). The loader calls it, off the
+    /// request path; skipped when every instance permit is taken.
+    pub(super) async fn prewarm(&self) {
+        let Some(permit) = self.engine.try_instance_permit() else {
+            return;
+        };
+        match self
+            .meta
+            .pre
+            .instantiate(self.log.clone(), &self.binding, Some(permit))
+            .await
+        {
+            Ok(warm) => self.checkin(warm),
+            Err(e) => tracing::debug!(plugin = %self.name, "no warm instance at load: {e}"),
+        }
+    }
+
     /// Admit a call on `input_bytes` of input and give it an instance.
     pub(super) async fn begin(&self, input_bytes: usize) -> Result<Call<'_>, PluginError> {
         let admit = self.health.admit();

@@ -107,6 +107,13 @@ fn a_day_of_traffic_lands_in_the_trace_store_and_analytics_add_up() {
     let s = stack();
     let (alice, _bob, carol, n) = traffic(&s);
     wait_requests(&s, n);
+    // The refused request is the last one sent; its audit event may land in
+    // the writer's next batch.
+    assert!(eventually(Duration::from_secs(10), || !traces(
+        &s,
+        "type=gateway.auth_failed"
+    )
+    .is_empty()));
     let records = s.usage_records();
     let total: Decimal = records.iter().map(|r| dec(&r["cost_usd"])).sum();
     assert!(total > Decimal::ZERO);
