@@ -120,7 +120,11 @@ test: lint plugins sdk-env
 	  cargo test --release --workspace --no-fail-fast; \
 	fi
 
+## nginx (the reference proxy and the static upstream) from the distribution.
 bench: plugins
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "installing nginx"; \
+	  (apt-get update -qq && apt-get install -y -qq nginx-light || apt-get install -y -qq nginx) >/dev/null || \
+	  { echo "cannot install nginx; sluice-bench runs without its rows"; }; }
 	cargo build --release -p sluice -p sluice-bench
 	target/release/sluice-bench
 	cargo bench -p sluice --bench ledger

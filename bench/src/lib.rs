@@ -1,29 +1,41 @@
 //! End-to-end load benchmark for Sluice.
 //!
-//! The `sluice-bench` binary starts a zero-latency mock provider, a bare
-//! pingora pass-through (`bare-pingora`, the throughput baseline) and three
-//! Sluice instances (without plugins, with one router plugin, and with the
-//! OpenAI/Anthropic translator), then measures latency at concurrency 1 and
-//! throughput at concurrency 32 against the first two, plus the mock
-//! directly (the latency baseline), and prints the figures as ratios
-//! against those baselines. A streaming scenario then compares the time to
-//! first byte and per-chunk cost of an SSE stream direct from the mock,
-//! passed through unchanged, and translated from Anthropic to OpenAI.
+//! The `sluice-bench` binary measures the gateway as users run it beside
+//! nginx and a bare pingora pass-through, against one upstream, in one
+//! run: added latency at concurrency 1, throughput at concurrency 32, CPU
+//! time per request and peak memory of each proxy, for Sluice with
+//! nothing on, each feature alone (keys and budget, a WASM router, the
+//! translator, the PII redactor) and everything together; then time to
+//! first byte and per-chunk cost of an SSE stream; then the goals.
 //!
 //! The pieces are usable on their own (the integration test drives
 //! `bare-pingora` with them):
 //! - [`wire`]: pre-encoded requests and a minimal HTTP/1.1 response reader;
 //! - [`loadgen`]: closed-loop keep-alive clients on one tokio thread;
 //! - [`procs`]: child processes with readiness checks and a kill-on-drop guard;
-//! - [`report`]: percentiles and the comparison table;
+//! - [`cpu`], [`rss`]: on-CPU time and resident memory from `/proc`;
+//! - [`nginx`]: the static upstream's and the reference proxy's configs;
+//! - [`variants`]: the Sluice configurations measured;
+//! - [`payloads`]: upstream answers, request bodies, the answer check;
 //! - [`stack`]: the processes under test, started and torn down together;
-//! - [`stream`]: the streaming scenario (TTFB, total, validated SSE).
+//! - [`measure`]: one target's probe, runs, CPU, memory and plugin check;
+//! - [`stream`]: the streaming scenario (TTFB, total, validated SSE);
+//! - [`metrics`]: plugin call counts from a gateway's `/metrics`;
+//! - [`report`], [`goals`]: the tables and the goals block.
 
+pub mod cpu;
+pub mod goals;
 pub mod loadgen;
+pub mod measure;
+pub mod metrics;
+pub mod nginx;
+pub mod payloads;
 pub mod procs;
 pub mod report;
+pub mod rss;
 pub mod stack;
 pub mod stream;
+pub mod variants;
 pub mod wire;
 
 use std::fmt;

@@ -43,6 +43,9 @@ pub struct RunConfig {
 pub struct RunResult {
     /// Successful requests completed inside the measuring window.
     pub completed: u64,
+    /// Successful requests over the whole run, warmup included: the
+    /// denominator of CPU time sampled around the whole run.
+    pub served: u64,
     /// Failed requests and connects over the whole run, warmup included:
     /// any failure is a failure.
     pub errors: u64,
@@ -76,6 +79,7 @@ impl RunResult {
 
     fn merge(&mut self, other: RunResult) {
         self.completed += other.completed;
+        self.served += other.served;
         self.errors += other.errors;
         for msg in other.error_samples {
             if self.error_samples.len() < MAX_ERROR_SAMPLES && !self.error_samples.contains(&msg) {
@@ -267,6 +271,7 @@ async fn client_loop(
                 }
                 match check(&resp) {
                     Ok(()) => {
+                        result.served += 1;
                         // Only exchanges entirely inside the window count,
                         // so throughput is not inflated by warmup traffic.
                         if sent >= measure_from && done <= end {

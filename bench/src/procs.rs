@@ -1,10 +1,11 @@
 //! Child processes of a benchmark run: spawning, readiness, teardown.
 //!
-//! Every child is owned by a [`Procs`] guard that kills and reaps it when
-//! dropped, so an error anywhere in the runner (or a panic) never leaves a
-//! proxy or mock listening behind. Output goes to a log file per child
-//! rather than a pipe, so a chatty child can never block on a full pipe
-//! nobody reads, and the tail of the log can be quoted in errors.
+//! Every child is owned by a [`Procs`] guard that kills and reaps it (and
+//! its own children) when dropped, so an error anywhere in the runner (or
+//! a panic) never leaves a proxy or mock listening behind. Output goes to
+//! a log file per child rather than a pipe, so a chatty child can never
+//! block on a full pipe nobody reads, and the tail of the log can be
+//! quoted in errors.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -113,12 +114,24 @@ impl Procs {
         program: &Path,
         args: &[String],
     ) -> Result<ProcId, BenchError> {
+        self.spawn_with_env(name, program, args, &[])
+    }
+
+    /// [`Procs::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<ProcId, BenchError> {
         let log = self.log_dir.join(format!("{name}.log"));
         let out = File::create(&log)
             .map_err(|e| BenchError::new(format!("cannot create {}: {e}", log.display())))?;
         let err = out.try_clone()?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -132,6 +145,11 @@ impl Procs {
             log,
         });
         Ok(ProcId(self.children.len() - 1))
+    }
+
+    /// The child's process id.
+    pub fn pid(&self, id: ProcId) -> u32 {
+        self.children[id.0].child.id()
     }
 
     /// Waits until the child accepts TCP connections on `addr`.
@@ -218,9 +236,19 @@ impl Procs {
 impl Drop for Procs {
     fn drop(&mut self) {
         // SIGKILL: nothing of a benchmark child's state is worth a graceful
-        // shutdown, and it cannot be ignored or hang.
+        // shutdown, and it cannot be ignored or hang. Grandchildren (nginx's
+        // workers) would outlive their master and keep its port, so they
+        // are listed first and killed with it.
         for m in self.children.iter_mut().rev() {
+            let descendants = crate::cpu::tree(m.child.id());
             let _ = m.child.kill();
+            for pid in descendants.into_iter().skip(1) {
+                if let Ok(pid) = libc::pid_t::try_from(pid) {
+                    // SAFETY: kill has no memory-safety preconditions; a
+                    // pid that is already gone yields ESRCH, ignored.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
             let _ = m.child.wait();
         }
     }

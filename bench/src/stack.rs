@@ -1,10 +1,16 @@
-//! The system under test: mock provider, bare pingora and three Sluices
-//! (no plugin, one router plugin, and the OpenAI/Anthropic translator with
-//! an Anthropic-kind provider for the streaming scenario).
+//! The processes under test, started together and torn down together.
+//!
+//! Non-streamed targets share one upstream: a static nginx (or, without
+//! nginx, the sluice mock provider). In front of it: the reference nginx
+//! proxy, bare pingora, and one `sluice serve` per [`Variant`]. The
+//! streamed targets (direct, nginx, bare pingora, sluice nothing on and
+//! everything on) sit in front of the sluice mock provider, which streams
+//! one SSE chunk per word.
 //!
 //! Everything listens on free 127.0.0.1 ports and lives in one temporary
-//! directory (config, plugin dirs, data dirs, logs). Dropping the [`Stack`]
-//! kills the children before the directory is removed.
+//! directory (configs, nginx prefixes, plugin and data dirs, logs).
+//! Dropping the [`Stack`] kills the children (and theirs) before the
+//! directory is removed.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -12,30 +18,68 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::BenchError;
-use crate::procs::{Procs, TempDir, free_addr};
+use crate::nginx::{self, Instance, ProxyServer};
+use crate::procs::{ProcId, Procs, TempDir, free_addr};
+use crate::variants::{Component, UPSTREAM_KEY_ENV, Variant};
 
 /// Paths and knobs for starting the stack.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     pub sluice: PathBuf,
     pub bare: PathBuf,
-    pub plugin: PathBuf,
-    /// The translator component loaded by the third sluice instance.
+    /// `None`: no nginx rows, and the mock is the upstream of everything.
+    pub nginx: Option<PathBuf>,
+    pub router: PathBuf,
     pub translator: PathBuf,
-    pub bare_threads: usize,
-    /// When false only the mock and bare pingora are started (for checking
-    /// the harness before a `sluice` binary exists).
-    pub with_sluice: bool,
+    pub redactor: PathBuf,
+    pub evaluator: PathBuf,
+    /// Worker threads (pingora, sluice) and worker processes (nginx proxy).
+    pub threads: usize,
     pub ready_timeout: Duration,
+}
+
+/// What a target is, for finding baselines among the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Direct,
+    Nginx,
+    Bare,
+    Sluice(Variant),
 }
 
 /// A running target the load generator can be pointed at.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
+    pub role: Role,
     pub addr: SocketAddr,
     /// A gateway key this target requires (sent as a bearer token).
     pub api_key: Option<String>,
+    /// The process whose CPU time and memory are measured.
+    pub pid: u32,
+    /// Its memory is that of its worker processes (nginx's master only
+    /// forks and waits).
+    pub memory_in_workers: bool,
+    /// Sluice's admin listener, for `/metrics`.
+    pub admin: Option<SocketAddr>,
+}
+
+impl Target {
+    /// The model this target's client asks for.
+    pub fn model(&self) -> &'static str {
+        match self.role {
+            Role::Sluice(v) => v.model(),
+            _ => Variant::NothingOn.model(),
+        }
+    }
+
+    /// The plugins that must have run on each of its requests.
+    pub fn components(&self) -> &'static [Component] {
+        match self.role {
+            Role::Sluice(v) => v.components(),
+            _ => &[],
+        }
+    }
 }
 
 /// Running processes plus their scratch directory. Field order matters:
@@ -43,44 +87,14 @@ pub struct Target {
 pub struct Stack {
     procs: Procs,
     tmp: TempDir,
-    /// Measured by the latency and throughput scenarios.
-    pub targets: Vec<Target>,
-    /// The sluice instance with the translator (streaming scenario only);
-    /// `None` without sluice.
-    pub translator: Option<Target>,
-}
-
-/// The provider section Sluice needs to reach the mock.
-fn sluice_config(mock: SocketAddr) -> String {
-    format!("[[providers]]\nname = \"mock\"\nkind = \"mock\"\nbase_url = \"http://{mock}\"\n")
-}
-
-/// The baselines serve without gateway keys (the state before keys and
-/// budgets existed, but for the usage record every call still leaves).
-fn unkeyed(config: String) -> String {
-    format!("[auth]\nrequired = false\n\n{config}")
-}
-
-/// A price for the benchmark's model, so a capped key can use it.
-const PRICING: &str = "version = \"bench\"\n[models.\"mock:gpt-4o-mini\"]\ninput_per_mtok = \"0.15\"\noutput_per_mtok = \"0.60\"\n";
-
-/// [`sluice_config`] plus the same mock seen as an Anthropic provider, so
-/// an OpenAI client asking for `ant:MODEL` is translated.
-fn sluice_translator_config(mock: SocketAddr) -> String {
-    format!(
-        "{}\n[[providers]]\nname = \"ant\"\nkind = \"anthropic\"\nbase_url = \"http://{mock}/v1\"\n",
-        sluice_config(mock)
-    )
-}
-
-/// Copies a plugin component into a fresh plugins dir `name`.
-fn plugins_dir(tmp: &TempDir, name: &str, component: &Path) -> Result<PathBuf, BenchError> {
-    let dir = tmp.subdir(name)?;
-    let file_name = component
-        .file_name()
-        .ok_or_else(|| BenchError::new(format!("{} has no file name", component.display())))?;
-    fs::copy(component, dir.join(file_name))?;
-    Ok(dir)
+    /// The upstream of the non-streamed targets, for the report.
+    pub upstream: String,
+    /// `nginx/1.22.1`, if nginx runs.
+    pub nginx_version: Option<String>,
+    /// Measured by the latency, throughput, CPU and memory scenario.
+    pub matrix: Vec<Target>,
+    /// Measured by the streaming scenario.
+    pub streams: Vec<Target>,
 }
 
 fn require_file(what: &str, path: &Path) -> Result<(), BenchError> {
@@ -97,29 +111,32 @@ fn require_file(what: &str, path: &Path) -> Result<(), BenchError> {
 impl Stack {
     /// Starts every process and waits until each is ready.
     pub fn start(cfg: &StackConfig) -> Result<Stack, BenchError> {
+        require_file("sluice binary", &cfg.sluice)?;
         require_file("bare-pingora binary", &cfg.bare)?;
-        if cfg.with_sluice {
-            require_file("sluice binary", &cfg.sluice)?;
-            require_file("router plugin", &cfg.plugin)?;
-            require_file("translator plugin", &cfg.translator)?;
-        } else {
-            // The mock provider is a sluice subcommand too.
-            require_file("sluice binary (serves the mock provider)", &cfg.sluice)?;
-        }
+        require_file("router plugin", &cfg.router)?;
+        require_file("translator plugin", &cfg.translator)?;
+        require_file("redactor plugin", &cfg.redactor)?;
+        require_file("evaluator plugin", &cfg.evaluator)?;
 
         let mut tmp = TempDir::new("sluice-bench")?;
-        let mut procs = Procs::new(tmp.subdir("logs")?);
-        let mut targets = Vec::new();
-        match launch(cfg, &tmp, &mut procs, &mut targets) {
-            Ok(translator) => Ok(Stack {
-                procs,
+        let procs = Procs::new(tmp.subdir("logs")?);
+        let mut l = Launcher {
+            cfg,
+            tmp: &tmp,
+            procs,
+        };
+        match l.launch() {
+            Ok((upstream, nginx_version, matrix, streams)) => Ok(Stack {
+                procs: l.procs,
                 tmp,
-                targets,
-                translator,
+                upstream,
+                nginx_version,
+                matrix,
+                streams,
             }),
             Err(e) => {
                 // The error quotes a log path: keep the directory so it can
-                // be read. `procs` is dropped (children killed) on return.
+                // be read. `l.procs` is dropped (children killed) on return.
                 tmp.keep();
                 Err(e)
             }
@@ -143,105 +160,187 @@ impl Stack {
     }
 }
 
-/// Starts each process in turn, waiting for it to be ready, and records
-/// the targets to measure; returns the translator instance, if started.
-fn launch(
-    cfg: &StackConfig,
-    tmp: &TempDir,
-    procs: &mut Procs,
-    targets: &mut Vec<Target>,
-) -> Result<Option<Target>, BenchError> {
-    let mock = free_addr()?;
-    let id = procs.spawn(
-        "mock-provider",
-        &cfg.sluice,
-        &["mock-provider".into(), "--listen".into(), mock.to_string()],
-    )?;
-    procs.wait_tcp(id, mock, cfg.ready_timeout)?;
-    targets.push(Target {
-        name: "direct (mock)".into(),
-        addr: mock,
-        api_key: None,
-    });
+type Launched = (String, Option<String>, Vec<Target>, Vec<Target>);
 
-    let bare = free_addr()?;
-    let id = procs.spawn(
-        "bare-pingora",
-        &cfg.bare,
-        &[
-            "--listen".into(),
-            bare.to_string(),
-            "--upstream".into(),
-            mock.to_string(),
-            "--threads".into(),
-            cfg.bare_threads.to_string(),
-        ],
-    )?;
-    procs.wait_tcp(id, bare, cfg.ready_timeout)?;
-    targets.push(Target {
-        name: "bare pingora".into(),
-        addr: bare,
-        api_key: None,
-    });
+struct Launcher<'a> {
+    cfg: &'a StackConfig,
+    tmp: &'a TempDir,
+    procs: Procs,
+}
 
-    if !cfg.with_sluice {
-        return Ok(None);
+impl Launcher<'_> {
+    /// Starts each process in turn, waiting for it to be ready.
+    fn launch(&mut self) -> Result<Launched, BenchError> {
+        let cfg = self.cfg;
+        let mock = free_addr()?;
+        let id = self.procs.spawn(
+            "mock-provider",
+            &cfg.sluice,
+            &["mock-provider".into(), "--listen".into(), mock.to_string()],
+        )?;
+        self.procs.wait_tcp(id, mock, cfg.ready_timeout)?;
+        let mock_pid = self.procs.pid(id);
+
+        let mut matrix = Vec::new();
+        let mut streams = vec![plain("direct (mock)", Role::Direct, mock, mock_pid, false)];
+        let (upstream, upstream_desc, nginx_version) = match &cfg.nginx {
+            Some(bin) => {
+                let version = nginx::version(bin).unwrap_or_else(|| "nginx".into());
+                let up = free_addr()?;
+                let inst = self.nginx_instance("nginx-upstream", 1)?;
+                let conf = nginx::static_upstream_conf(&inst, up);
+                let (pid, _) = self.start_nginx("nginx-upstream", bin, &inst, &conf, up)?;
+                matrix.push(plain(
+                    "direct (nginx upstream)",
+                    Role::Direct,
+                    up,
+                    pid,
+                    true,
+                ));
+
+                let front = free_addr()?;
+                let front_stream = free_addr()?;
+                let inst = self.nginx_instance("nginx-proxy", cfg.threads)?;
+                let servers = [
+                    ProxyServer {
+                        listen: front,
+                        upstream: up,
+                        streaming: false,
+                    },
+                    ProxyServer {
+                        listen: front_stream,
+                        upstream: mock,
+                        streaming: true,
+                    },
+                ];
+                let conf = nginx::proxy_conf(&inst, &servers);
+                let (pid, id) = self.start_nginx("nginx-proxy", bin, &inst, &conf, front)?;
+                self.procs.wait_tcp(id, front_stream, cfg.ready_timeout)?;
+                matrix.push(plain("nginx proxy", Role::Nginx, front, pid, true));
+                streams.push(plain("nginx proxy", Role::Nginx, front_stream, pid, true));
+                let desc = format!("{version} serving fixed JSON with `return 200` (1 worker)");
+                (up, desc, Some(version))
+            }
+            None => {
+                let direct = plain(
+                    "direct (mock upstream)",
+                    Role::Direct,
+                    mock,
+                    mock_pid,
+                    false,
+                );
+                matrix.push(direct);
+                (mock, "sluice mock-provider (nginx not found)".into(), None)
+            }
+        };
+
+        let (addr, pid) = self.start_bare("bare-pingora", upstream)?;
+        matrix.push(plain("bare pingora", Role::Bare, addr, pid, false));
+        let (addr, pid) = self.start_bare("bare-pingora-stream", mock)?;
+        streams.push(plain("bare pingora", Role::Bare, addr, pid, false));
+
+        for v in Variant::ALL {
+            matrix.push(self.start_sluice(v, v.slug(), upstream)?);
+        }
+        for v in [Variant::NothingOn, Variant::Everything] {
+            let mut t = self.start_sluice(v, &format!("stream-{}", v.slug()), mock)?;
+            if v == Variant::Everything {
+                t.name = "sluice everything (translator+redactor)".into();
+            }
+            streams.push(t);
+        }
+        Ok((upstream_desc, nginx_version, matrix, streams))
     }
-    let config = tmp.path().join("sluice.toml");
-    fs::write(&config, unkeyed(sluice_config(mock)))?;
-    let keyed_config = tmp.path().join("sluice-keyed.toml");
-    fs::write(&keyed_config, sluice_config(mock))?;
-    let translator_config = tmp.path().join("sluice-translator.toml");
-    fs::write(&translator_config, unkeyed(sluice_translator_config(mock)))?;
-    let policies = tmp.subdir("policies-empty")?;
-    let priced = tmp.subdir("policies-priced")?;
-    fs::write(priced.join("pricing.toml"), PRICING)?;
-    // A key with caps far above what the run spends: every request is
-    // authenticated, reserved, settled and recorded, none refused.
-    let keyed_data = tmp.subdir("data-sluice-keyed")?;
-    let key = issue_key(&cfg.sluice, &keyed_data)?;
-    let no_plugins = tmp.subdir("plugins-empty")?;
-    let one_router = plugins_dir(tmp, "plugins-router", &cfg.plugin)?;
-    let translator = plugins_dir(tmp, "plugins-translator", &cfg.translator)?;
 
-    let mut started = Vec::new();
-    for (name, label, config, plugins, policies, key) in [
-        (
-            "sluice",
-            "sluice (no plugin)",
+    fn nginx_instance(&self, name: &str, workers: usize) -> Result<Instance, BenchError> {
+        Ok(Instance {
+            dir: self.tmp.subdir(name)?,
+            workers,
+            as_root: nginx::running_as_root(),
+        })
+    }
+
+    fn start_nginx(
+        &mut self,
+        name: &str,
+        bin: &Path,
+        inst: &Instance,
+        conf: &str,
+        addr: SocketAddr,
+    ) -> Result<(u32, ProcId), BenchError> {
+        let path = inst.dir.join("nginx.conf");
+        fs::write(&path, conf)?;
+        let id = self.procs.spawn(name, bin, &nginx::args(inst, &path))?;
+        self.procs.wait_tcp(id, addr, self.cfg.ready_timeout)?;
+        Ok((self.procs.pid(id), id))
+    }
+
+    fn start_bare(
+        &mut self,
+        name: &str,
+        upstream: SocketAddr,
+    ) -> Result<(SocketAddr, u32), BenchError> {
+        let addr = free_addr()?;
+        let id = self.procs.spawn(
+            name,
+            &self.cfg.bare,
+            &[
+                "--listen".into(),
+                addr.to_string(),
+                "--upstream".into(),
+                upstream.to_string(),
+                "--threads".into(),
+                self.cfg.threads.to_string(),
+            ],
+        )?;
+        self.procs.wait_tcp(id, addr, self.cfg.ready_timeout)?;
+        Ok((addr, self.procs.pid(id)))
+    }
+
+    fn component_path(&self, c: Component) -> &Path {
+        match c {
+            Component::Router => &self.cfg.router,
+            Component::Translator => &self.cfg.translator,
+            Component::Redactor => &self.cfg.redactor,
+            Component::Evaluator => &self.cfg.evaluator,
+        }
+    }
+
+    /// One `sluice serve` with `v`'s config, policies and plugins.
+    fn start_sluice(
+        &mut self,
+        v: Variant,
+        slug: &str,
+        upstream: SocketAddr,
+    ) -> Result<Target, BenchError> {
+        let tmp = self.tmp;
+        let config = tmp.path().join(format!("sluice-{slug}.toml"));
+        fs::write(
             &config,
-            no_plugins.clone(),
-            &policies,
-            None,
-        ),
-        (
-            "sluice-router",
-            "sluice + 1 router",
-            &config,
-            one_router,
-            &policies,
-            None,
-        ),
-        (
-            "sluice-keyed",
-            "sluice + key + budget",
-            &keyed_config,
-            no_plugins,
-            &priced,
-            Some(key.clone()),
-        ),
-        (
-            "sluice-translator",
-            "sluice + translator",
-            &translator_config,
-            translator,
-            &policies,
-            None,
-        ),
-    ] {
+            v.config(upstream, &tmp.path().join("plugin-cache")),
+        )?;
+        let policies = tmp.subdir(&format!("policies-{slug}"))?;
+        for (name, text) in v.policies() {
+            fs::write(policies.join(name), text)?;
+        }
+        let plugins = tmp.subdir(&format!("plugins-{slug}"))?;
+        for c in v.components() {
+            let src = self.component_path(*c);
+            let file = src
+                .file_name()
+                .ok_or_else(|| BenchError::new(format!("{} has no file name", src.display())))?;
+            fs::copy(src, plugins.join(file))?;
+        }
+        let data = tmp.subdir(&format!("data-{slug}"))?;
+        // A key with caps far above what the run spends: every request is
+        // authenticated, reserved, settled and recorded, none refused.
+        let api_key = if v.keyed() {
+            Some(issue_key(&self.cfg.sluice, &data)?)
+        } else {
+            None
+        };
         let listen = free_addr()?;
         let admin = free_addr()?;
-        let data = tmp.subdir(&format!("data-{name}"))?;
         let args = [
             "serve".to_string(),
             "--config".into(),
@@ -256,19 +355,39 @@ fn launch(
             policies.display().to_string(),
             "--data-dir".into(),
             data.display().to_string(),
+            "--threads".into(),
+            self.cfg.threads.to_string(),
         ];
-        let id = procs.spawn(name, &cfg.sluice, &args)?;
-        procs.wait_tcp(id, listen, cfg.ready_timeout)?;
-        procs.wait_http_ok(id, admin, "/healthz", cfg.ready_timeout)?;
-        started.push(Target {
-            name: label.into(),
+        let name = format!("sluice-{slug}");
+        let env = [(UPSTREAM_KEY_ENV, "sk-bench-upstream-credential")];
+        let id = self
+            .procs
+            .spawn_with_env(&name, &self.cfg.sluice, &args, &env)?;
+        self.procs.wait_tcp(id, listen, self.cfg.ready_timeout)?;
+        self.procs
+            .wait_http_ok(id, admin, "/healthz", self.cfg.ready_timeout)?;
+        Ok(Target {
+            name: v.label().into(),
+            role: Role::Sluice(v),
             addr: listen,
-            api_key: key,
-        });
+            api_key,
+            pid: self.procs.pid(id),
+            memory_in_workers: false,
+            admin: Some(admin),
+        })
     }
-    let translator = started.pop();
-    targets.extend(started);
-    Ok(translator)
+}
+
+fn plain(name: &str, role: Role, addr: SocketAddr, pid: u32, workers: bool) -> Target {
+    Target {
+        name: name.into(),
+        role,
+        addr,
+        api_key: None,
+        pid,
+        memory_in_workers: workers,
+        admin: None,
+    }
 }
 
 /// Issue a gateway key with caps no run reaches, before the proxy holds
@@ -300,31 +419,4 @@ fn issue_key(sluice: &Path, data: &Path) -> Result<String, BenchError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| BenchError::new("sluice keys issue printed no secret"))
-}
-
-#[cfg(test)]
-mod test {
-    #[test]
-    fn config_points_the_mock_provider_at_the_mock() {
-        let cfg = super::sluice_config("127.0.0.1:4321".parse().unwrap());
-        let parsed: Vec<&str> = cfg.lines().collect();
-        assert_eq!(
-            parsed,
-            [
-                "[[providers]]",
-                "name = \"mock\"",
-                "kind = \"mock\"",
-                "base_url = \"http://127.0.0.1:4321\""
-            ]
-        );
-    }
-
-    #[test]
-    fn translator_config_adds_an_anthropic_view_of_the_mock() {
-        let cfg = super::sluice_translator_config("127.0.0.1:4321".parse().unwrap());
-        assert!(cfg.starts_with(&super::sluice_config("127.0.0.1:4321".parse().unwrap())));
-        assert!(cfg.ends_with(
-            "[[providers]]\nname = \"ant\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:4321/v1\"\n"
-        ));
-    }
 }

@@ -27,16 +27,21 @@ const WORDS: &[&str] = &[
     "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
 ];
 
-/// A prompt of `n` words (cycling through a fixed list): plain ASCII, so
-/// it needs no escaping and every word is one chunk of the mock's reply.
+/// A prompt of `n` words (cycling through a fixed list), the last one an
+/// email address so a bound PII redactor has something to pseudonymize
+/// and restore in the stream: plain ASCII, so it needs no escaping, and
+/// every word is one chunk of the mock's reply.
 pub fn prompt(n: usize) -> String {
-    WORDS
+    let mut words: Vec<&str> = WORDS
         .iter()
         .cycle()
-        .take(n)
+        .take(n.saturating_sub(1))
         .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    if n > 0 {
+        words.push(crate::payloads::EMAIL);
+    }
+    words.join(" ")
 }
 
 /// What the mock provider answers to `prompt`, in either API shape.
@@ -68,6 +73,8 @@ pub struct StreamRunResult {
     pub total_ns: Vec<u64>,
     /// Fewest and most `data:` events seen in one valid stream.
     pub events: Option<(usize, usize)>,
+    /// Valid streams over the whole run, warmup included.
+    pub served: u64,
     /// Failed streams and connects over the whole run, warmup included.
     pub errors: u64,
     pub error_samples: Vec<String>,
@@ -189,6 +196,7 @@ pub async fn run(
         });
         match checked {
             Ok((events, first)) => {
+                result.served += 1;
                 result.record_events(events);
                 if sent >= measure_from && done <= end {
                     result
@@ -230,7 +238,7 @@ mod test {
     fn prompt_and_reply_have_one_chunk_per_word() {
         let p = prompt(60);
         assert_eq!(p.split(' ').count(), 60);
-        assert!(p.starts_with("alpha bravo") && !p.ends_with(' '));
+        assert!(p.starts_with("alpha bravo") && p.ends_with(crate::payloads::EMAIL));
         assert_eq!(content_chunks(&expected_reply(&p)), 63);
         let body: Value = serde_json::from_str(&chat_body("m:x", &p)).unwrap();
         assert_eq!(body["stream"], true);

@@ -1,10 +1,13 @@
 //! `bare-pingora`: the throughput baseline for Sluice.
 //!
 //! The smallest useful pingora HTTP/1.1 reverse proxy: every request is
-//! forwarded unchanged to one fixed upstream. Sluice's target is ≥ 80 % of
-//! this binary's throughput on the same machine in the same run, so it must
-//! do no more work than pingora itself needs:
+//! forwarded unchanged to one fixed upstream. Sluice's CPU per request and
+//! throughput are stated as ratios to this binary's, measured on the same
+//! machine in the same run, so it must do no more work than pingora itself
+//! needs:
 //!
+//! - the same global allocator as the gateway (mimalloc), so allocation
+//!   cost is not what the comparison measures;
 //! - no request or response filters (every `ProxyHttp` phase but
 //!   `upstream_peer` keeps its default);
 //! - upstream connections are pooled and reused (pingora's default pool,
@@ -23,6 +26,11 @@ use pingora_core::server::configuration::ServerConf;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, Result};
 use pingora_proxy::{ProxyHttp, Session};
+
+// Must match the gateway's allocator (proxy/src/main.rs): a baseline on
+// glibc malloc would make every ratio against it flatter the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "Minimal pingora pass-through proxy (benchmark baseline)")]
