@@ -137,18 +137,18 @@ impl PluginEngine {
         }
     }
 
-    /// A permit for one more live instance, waiting up to [`INSTANCE_WAIT`]
-    /// when every instance is in use.
     /// A permit if one is free now, for work that may simply be skipped.
     pub fn try_instance_permit(&self) -> Option<OwnedSemaphorePermit> {
         self.inner.instances.clone().try_acquire_owned().ok()
     }
 
+    /// A permit for one more live instance, waiting up to [`INSTANCE_WAIT`]
+    /// when every instance is in use.
     pub async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, PluginError> {
-        let sem = self.inner.instances.clone();
-        if let Ok(p) = sem.clone().try_acquire_owned() {
+        if let Some(p) = self.try_instance_permit() {
             return Ok(p);
         }
+        let sem = self.inner.instances.clone();
         match tokio::time::timeout(INSTANCE_WAIT, sem.acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             _ => Err(PluginError::Busy),

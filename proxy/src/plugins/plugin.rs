@@ -253,11 +253,15 @@ impl Plugin {
     /// Create one fresh instance and discard it: what a call pays on top of
     /// a warm one when the pool is empty. For benchmarks and diagnostics.
     pub async fn instantiate_cold(&self) -> Result<(), PluginError> {
+        self.fresh(None).await.map(drop)
+    }
+
+    /// A new instance under this plugin's binding, holding `permit`.
+    async fn fresh(&self, permit: Option<OwnedSemaphorePermit>) -> Result<Warm, PluginError> {
         self.meta
             .pre
-            .instantiate(self.log.clone(), &self.binding, None)
+            .instantiate(self.log.clone(), &self.binding, permit)
             .await
-            .map(drop)
     }
 
     /// Put one instance in the pool, so the first call after a load does not
@@ -268,12 +272,7 @@ impl Plugin {
         let Some(permit) = self.engine.try_instance_permit() else {
             return;
         };
-        match self
-            .meta
-            .pre
-            .instantiate(self.log.clone(), &self.binding, Some(permit))
-            .await
-        {
+        match self.fresh(Some(permit)).await {
             Ok(warm) => self.checkin(warm),
             Err(e) => tracing::debug!(plugin = %self.name, "no warm instance at load: {e}"),
         }
@@ -301,12 +300,7 @@ impl Plugin {
                 let permit = self.engine.instance_permit().await.inspect_err(|_| {
                     self.metrics.busy.inc();
                 })?;
-                let fresh = self
-                    .meta
-                    .pre
-                    .instantiate(self.log.clone(), &self.binding, Some(permit))
-                    .await;
-                match fresh {
+                match self.fresh(Some(permit)).await {
                     Ok(w) => w,
                     Err(PluginError::Busy) => {
                         self.metrics.busy.inc();
