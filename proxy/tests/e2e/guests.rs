@@ -13,6 +13,7 @@ use crate::harness::*;
 fn guests_stack() -> Stack {
     Stack::start(Options {
         plugins: &["router_python.wasm", "router_js.wasm"],
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     })
 }

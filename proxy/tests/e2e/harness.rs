@@ -674,6 +674,12 @@ pub fn stream_events(
 }
 
 /// Paths of the two chat endpoints and the header Anthropic clients send.
+/// Policy files for tests about what a router decides, not about the 5 ms
+/// routing budget: on a loaded machine a router call (a cold instance, or
+/// a Python guest descheduled mid-call) can pass 5 ms and be deferred,
+/// and then the default answers.
+pub const ROUTING_BUDGET_1S: &[(&str, &str)] = &[("routing.toml", "budget_ms = 1000\n")];
+
 pub const OPENAI: &str = "/v1/chat/completions";
 pub const ANTHROPIC: &str = "/v1/messages";
 pub const AV: (&str, &str) = ("anthropic-version", "2023-06-01");

@@ -123,7 +123,13 @@ fn memory_bomb_stops_at_the_cap() {
     let mut stack = hostile_stack();
     let r = chat(&stack, Some("alloc"));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(calls(&stack, "hostile-alloc", "error"), 1.0);
+    // Past the chain's 5 ms budget (a loaded machine) the call finishes on
+    // its own task and is counted then, after the answer.
+    assert!(eventually(Duration::from_secs(5), || calls(
+        &stack,
+        "hostile-alloc",
+        "error"
+    ) == 1.0));
     let p = stack.plugin_state("hostile-alloc").unwrap();
     assert!(
         p["last_error"].as_str().unwrap().contains("memory cap"),

@@ -55,10 +55,7 @@ fn swap_under_concurrent_load_loses_nothing() {
         args: &[],
         // Streams long enough to straddle the swap.
         mock_args: &["--chunk-delay-ms", "15"],
-        // Ten clients need more instances than the one warmed at load; a
-        // cold one on a loaded machine can pass the 5 ms routing budget
-        // (deferred: the default answers). This test is about the swap.
-        policy_files: &[("routing.toml", "budget_ms = 1000\n")],
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     }));
     stack.install("test_router_versioned.wasm", "router.wasm");
@@ -326,6 +323,7 @@ config = { rules = [{ prefix = "fast-", provider = "mock", model = "gpt-4o-mini"
     let stack = Stack::start(Options {
         plugins: &["router_model_prefix.wasm"],
         policy: Some(policy),
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     });
     let r = stack.post("/v1/chat/completions", &chat("fast-anything"), &[]);
@@ -440,10 +438,7 @@ fn a_hundred_reloads_under_load_fail_no_request() {
     let stack = Arc::new(Stack::start(Options {
         plugins: &["test_router_versioned.wasm"],
         config: "[plugins]\nwatch = false\n",
-        // A reloaded router's first call instantiates it cold, which on a
-        // loaded machine can pass the 5 ms routing budget (deferred: the
-        // default answers). This test is about reloads, not that budget.
-        policy_files: &[("routing.toml", "budget_ms = 1000\n")],
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     }));
     let stop = Arc::new(AtomicBool::new(false));
