@@ -480,6 +480,7 @@ fn a_compiled_plugin_cache_open_to_others_is_made_private() {
     let stack = Stack::start(Options {
         plugins: &["test_router_versioned.wasm"],
         config: &config,
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     });
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;

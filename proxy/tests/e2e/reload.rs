@@ -20,7 +20,10 @@ fn served_model(stack: &Stack) -> String {
 
 #[test]
 fn dropped_in_router_takes_effect_without_restart() {
-    let mut stack = Stack::start(Options::default());
+    let mut stack = Stack::start(Options {
+        policy_files: ROUTING_BUDGET_1S,
+        ..Options::default()
+    });
     let pid = stack.admin_get("/readyz").json()["pid"].as_u64().unwrap();
     assert_eq!(served_model(&stack), "base");
 
@@ -42,10 +45,13 @@ fn dropped_in_router_takes_effect_without_restart() {
     assert_eq!(p["version"], "1.0.0");
     assert_eq!(p["sha256"].as_str().unwrap().len(), 64);
 
-    // Removing the file unloads it.
+    // Removing the file unloads it: gone from the list, and requests no
+    // longer see it.
     std::fs::remove_file(stack.plugins_dir.join("router.wasm")).unwrap();
-    assert!(eventually(Duration::from_secs(2), || served_model(&stack) == "base"));
-    assert!(stack.plugin_state("versioned").is_none());
+    assert!(eventually(Duration::from_secs(2), || stack
+        .plugin_state("versioned")
+        .is_none()));
+    assert_eq!(served_model(&stack), "base");
 }
 
 #[test]
@@ -152,6 +158,7 @@ fn stream_in_flight_finishes_on_the_router_it_started_with() {
     let stack = Stack::start(Options {
         plugins: &["test_router_versioned.wasm"],
         mock_args: &["--chunk-delay-ms", "60"],
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     });
     let url = format!("{}/v1/chat/completions", stack.base);
@@ -219,6 +226,7 @@ fn stream_in_flight_finishes_on_the_translator_it_started_with() {
 fn invalid_and_wrong_world_components_are_rejected_and_last_good_keeps_serving() {
     let stack = Stack::start(Options {
         plugins: &["test_router_versioned.wasm"],
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     });
     assert_eq!(served_model(&stack), "v1");
@@ -285,6 +293,7 @@ fn invalid_and_wrong_world_components_are_rejected_and_last_good_keeps_serving()
 fn sighup_and_admin_reload_pick_up_changes_when_watching_is_off() {
     let stack = Stack::start(Options {
         config: "[plugins]\nwatch = false\n",
+        policy_files: ROUTING_BUDGET_1S,
         ..Options::default()
     });
     stack.install("test_router_versioned.wasm", "router.wasm");
