@@ -77,6 +77,11 @@ struct Cli {
     /// Seconds to wait for each process to become ready.
     #[arg(long, default_value_t = 60)]
     ready_timeout: u64,
+    /// Start the stack, print every target (address, pid, key) and keep it
+    /// up until Enter is pressed (or stdin closes), measuring nothing: for
+    /// profiling one target by hand with wrk, perf or strace.
+    #[arg(long)]
+    hold: bool,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, BenchError> {
@@ -134,6 +139,10 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
         ready_timeout: Duration::from_secs(cli.ready_timeout),
     })?;
 
+    if cli.hold {
+        return hold(&stack);
+    }
+
     // One OS thread for every client: the machine has few cores and the
     // system under test needs them more than the load generator does.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -180,6 +189,27 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
         );
     }
     Ok(errors)
+}
+
+fn hold(stack: &Stack) -> Result<u64, BenchError> {
+    println!("upstream: {}", stack.upstream);
+    for (scenario, targets) in [("matrix", &stack.matrix), ("streams", &stack.streams)] {
+        for t in targets {
+            let key = t.api_key.as_deref().unwrap_or("-");
+            let admin = t.admin.map_or("-".into(), |a| a.to_string());
+            println!(
+                "{scenario:<8} {:<40} {} pid {} admin {admin} model {} key {key}",
+                t.name,
+                t.addr,
+                t.pid,
+                t.model()
+            );
+        }
+    }
+    println!("scratch dir {}; press Enter to stop", stack.dir().display());
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(0)
 }
 
 /// The non-streamed matrix: every target, one table.
