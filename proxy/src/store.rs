@@ -30,10 +30,8 @@ pub fn open(path: &Path) -> Result<Database, String> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot make {shown} private: {e}"))?;
     }
-    Database::builder()
-        .set_cache_size(CACHE_BYTES)
-        .create(path)
-        .map_err(|e| match e {
+    let opened = Database::builder().set_cache_size(CACHE_BYTES).create(path);
+    opened.map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => format!(
             "{shown} is held by another process (a running proxy?); only one process may open it"
         ),
