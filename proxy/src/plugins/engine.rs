@@ -1,6 +1,6 @@
-//! The wasmtime engines plugins run on, their `Linker`s, the epoch ticker
-//! that enforces deadlines, the instance budget shared by all plugins, and
-//! the on-disk cache of compiled components.
+//! The wasmtime engines plugins run on, their `Linker`s, the instance
+//! budget shared by all plugins, and the on-disk cache of compiled
+//! components. Their epochs advance on the shared ticker (`epoch.rs`).
 //!
 //! Two engines: a component that uses component-model async (jco's QuickJS
 //! output does, for `task.cancel`) needs wasmtime's concurrency support,
@@ -18,7 +18,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -29,10 +29,6 @@ use super::PluginError;
 use super::bindings;
 use super::limits::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_PLUGIN_MEMORY, MAX_TABLES};
 use super::state::HostState;
-
-/// How often the epoch advances. Guests yield and deadlines are checked
-/// once per tick; waking 1000 times a second costs nothing measurable.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Live component instances across all plugins (warm pools, streams in
 /// flight) by default. Bounds what a flood of concurrent streams can pin;
@@ -80,7 +76,7 @@ struct Inner {
 }
 
 impl PluginEngine {
-    /// Build the engine and start its epoch ticker. `cache_dir` holds
+    /// Build the engines and register them with the epoch ticker. `cache_dir` holds
     /// compiled artifacts (loaded as native code, so it must be private to
     /// this user); `None` disables the cache (tools, tests).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
@@ -119,7 +115,8 @@ impl PluginEngine {
                 .max(4),
             instances: Arc::new(Semaphore::new(max_instances.max(1) as usize)),
         });
-        spawn_ticker(Arc::downgrade(&inner));
+        super::epoch::register(&inner.plain.engine);
+        super::epoch::register(&inner.concurrent.engine);
         Ok(Self { inner })
     }
 
@@ -256,22 +253,6 @@ fn store_cached(path: &Path, component: &Component) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     crate::fsutil::write_private(&tmp, &bytes)?;
     std::fs::rename(&tmp, path)
-}
-
-/// One thread advances the epoch for every store; it ends when the engine is
-/// dropped.
-fn spawn_ticker(inner: Weak<Inner>) {
-    std::thread::Builder::new()
-        .name("sluice-epoch".into())
-        .spawn(move || {
-            while let Some(inner) = inner.upgrade() {
-                inner.plain.engine.increment_epoch();
-                inner.concurrent.engine.increment_epoch();
-                drop(inner);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn epoch ticker thread");
 }
 
 #[cfg(test)]

@@ -205,11 +205,15 @@ pub struct WallLimitReached(pub Duration);
 /// at `budget`'s wall-clock backstop. The backstop's timer is only set once
 /// the call has to wait (it yielded or awaits a host future): most calls
 /// finish in their first poll and never pay for one.
+///
+/// Guest code runs only in here: while any call is inside, the epoch
+/// ticker runs (see `epoch.rs`).
 pub async fn metered<T>(
     clock: &CallClock,
     budget: &CallBudget,
     fut: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
+    let _running = super::epoch::running();
     let mut fut = std::pin::pin!(fut);
     let wall = budget.wall_limit();
     let started = Instant::now();

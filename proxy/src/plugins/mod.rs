@@ -64,6 +64,7 @@ mod abi;
 pub mod bindings;
 mod context;
 mod engine;
+mod epoch;
 pub mod evaluator;
 mod facts;
 mod health;

@@ -353,13 +353,12 @@ impl Held {
     /// instance back to the pool.
     pub(super) async fn close(&mut self) {
         if let Some(mut warm) = self.warm.take() {
-            warm.arm(&self.plugin.binding.budget(0));
-            if self
-                .resource
-                .resource_drop_async(&mut warm.store)
-                .await
-                .is_ok()
-            {
+            // The guest's destructor runs here: bounded like any call.
+            let budget = self.plugin.binding.budget(0);
+            warm.arm(&budget);
+            let clock = warm.clock.clone();
+            let drop = self.resource.resource_drop_async(&mut warm.store);
+            if metered(&clock, &budget, drop).await.is_ok() {
                 self.plugin.checkin(warm);
             }
         }
