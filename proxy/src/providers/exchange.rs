@@ -7,9 +7,12 @@
 //! for reused connections only). Once a response byte arrived, nothing is
 //! retried here: an LLM call is not idempotent.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use pingora_core::protocols::Stream;
 use pingora_core::protocols::http::v1::client::HttpSession;
 use pingora_core::upstreams::peer::Peer;
 use pingora_error::RetryType;
@@ -80,17 +83,19 @@ impl Providers {
         req: UpstreamRequest<'_>,
     ) -> Result<Upstream, UpstreamError> {
         let deadline = Instant::now() + provider.timeouts.total;
-        let (stream, reused) = match self.transport.get_stream(&provider.peer).await {
-            Ok(s) => s,
-            Err(first) => {
-                tracing::debug!(provider = %provider.name, "connect failed, retrying once: {first}");
-                let s = self
-                    .transport
-                    .new_stream(&provider.peer)
-                    .await
-                    .map_err(|e| connect_error(provider, e))?;
-                (s, false)
-            }
+        let (stream, reused) = match self.transport.reused_stream(&provider.peer).await {
+            Some(s) => (s, true),
+            None => match self.new_stream(provider).await {
+                Ok(s) => (s, false),
+                Err(first) => {
+                    tracing::debug!(provider = %provider.name, "connect failed, retrying once: {first}");
+                    let s = self
+                        .new_stream(provider)
+                        .await
+                        .map_err(|e| connect_error(provider, e))?;
+                    (s, false)
+                }
+            },
         };
         let session = HttpSession::new_with_options(stream, &provider.peer);
         match exchange(session, provider, &req, deadline).await {
@@ -105,14 +110,13 @@ impl Providers {
                     return Err(classify(provider, &error));
                 }
                 tracing::debug!(provider = %provider.name, "pooled connection was stale, retrying on a fresh one: {error}");
-                let fresh = self
-                    .transport
-                    .new_stream(&provider.peer)
-                    .await
-                    .map_err(|e| UpstreamError::Connect {
-                        provider: provider.name.clone(),
-                        detail: e.to_string(),
-                    })?;
+                let fresh =
+                    self.new_stream(provider)
+                        .await
+                        .map_err(|e| UpstreamError::Connect {
+                            provider: provider.name.clone(),
+                            detail: e.to_string(),
+                        })?;
                 let session = HttpSession::new_with_options(fresh, &provider.peer);
                 exchange(session, provider, &req, deadline)
                     .await
@@ -124,6 +128,20 @@ impl Providers {
                     .map_err(|f| classify(provider, &f.error))
             }
         }
+    }
+}
+
+impl Providers {
+    /// A new connection to `provider`. Boxed: connecting (and the TLS
+    /// handshake) is an 8 KiB future, and unboxed it would make every
+    /// future of the request path that awaits this one that much larger,
+    /// to be copied at every level, although most requests reuse a pooled
+    /// connection and never run it.
+    fn new_stream<'a>(
+        &'a self,
+        provider: &'a Provider,
+    ) -> Pin<Box<impl Future<Output = pingora_error::Result<Stream>> + 'a>> {
+        Box::pin(self.transport.new_stream(&provider.peer))
     }
 }
 

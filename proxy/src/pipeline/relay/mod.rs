@@ -22,7 +22,9 @@ pub async fn respond(
     let result = if status >= 400 {
         error::relay(gw, session, ctx, &mut exchange, status).await
     } else if exchange.upstream.is_sse() {
-        stream::relay(gw, session, ctx, &mut exchange).await
+        // Boxed: the stream relay is the largest future of the request
+        // path, and every request's future would otherwise be that large.
+        Box::pin(stream::relay(gw, session, ctx, &mut exchange)).await
     } else {
         whole::relay(gw, session, ctx, &mut exchange, status).await
     };
