@@ -148,6 +148,15 @@ impl CallClock {
         if !self.cpu.swap(true, Ordering::Relaxed) {
             self.leave_wall_clock();
         }
+        self.used_ns_now() > self.budget_ns.load(Ordering::Relaxed)
+    }
+
+    /// Run time of the call so far, the running slice included.
+    pub fn used(&self) -> Duration {
+        Duration::from_nanos(self.used_ns_now())
+    }
+
+    fn used_ns_now(&self) -> u64 {
         let slice = self.slice_ns.load(Ordering::Relaxed);
         let running = if slice == 0 {
             0
@@ -155,7 +164,7 @@ impl CallClock {
             let on_cpu = self.slice_on_cpu.load(Ordering::Relaxed);
             self.now_on(on_cpu).saturating_sub(slice)
         };
-        self.used_ns.load(Ordering::Relaxed) + running > self.budget_ns.load(Ordering::Relaxed)
+        self.used_ns.load(Ordering::Relaxed) + running
     }
 
     /// The first tick of a call: what ran so far was timed on the wall

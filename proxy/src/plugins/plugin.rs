@@ -116,10 +116,17 @@ impl KindPre {
         );
         store.limiter(|s| &mut s.limiter);
         // Every tick: past the call's run time, interrupt; otherwise yield
-        // the worker so other requests run while this guest computes.
+        // the worker so other requests run while this guest computes. A
+        // call that has run for less than a tick (the tick just happened
+        // to land in it) goes on: yielding would put it behind every ready
+        // request on a busy worker, and a router sent back there misses the
+        // routing chain's budget for no fault of its own.
         store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().limiter.clock.exhausted() {
+            let clock = &ctx.data().limiter.clock;
+            Ok(if clock.exhausted() {
                 UpdateDeadline::Interrupt
+            } else if clock.used() < super::epoch::EPOCH_TICK {
+                UpdateDeadline::Continue(1)
             } else {
                 UpdateDeadline::Yield(1)
             })
