@@ -63,6 +63,13 @@ struct Cli {
     /// Unmeasured seconds of traffic before each run.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Times every target of the matrix is measured, round-robin (each
+    /// round visits all targets once). A row is the round with the median
+    /// CPU per request; the spread is printed under the table. On a
+    /// shared or virtual machine one run per target is at the mercy of
+    /// whatever the host did meanwhile; rounds spread that over all rows.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Clients (= connections) for the throughput run.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -110,9 +117,9 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<u64, BenchError> {
     let duration = seconds("duration", cli.duration)?;
     let warmup = seconds("warmup", cli.warmup)?;
-    if duration.is_zero() || cli.concurrency == 0 {
+    if duration.is_zero() || cli.concurrency == 0 || cli.rounds == 0 {
         return Err(BenchError::new(
-            "--duration and --concurrency must be positive",
+            "--duration, --concurrency and --rounds must be positive",
         ));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -171,7 +178,7 @@ fn run(cli: &Cli) -> Result<u64, BenchError> {
             request_timeout,
         },
     };
-    let matrix = run_matrix(&mut stack, &rt, &runs)?;
+    let matrix = run_matrix(&mut stack, &rt, &runs, cli.rounds)?;
     let (streams, chunks) = run_streams(&mut stack, &rt, &runs.latency)?;
 
     print!(
@@ -212,18 +219,30 @@ fn hold(stack: &Stack) -> Result<u64, BenchError> {
     Ok(0)
 }
 
-/// The non-streamed matrix: every target, one table.
+/// The non-streamed matrix: every target `rounds` times, one table.
 fn run_matrix(
     stack: &mut Stack,
     rt: &tokio::runtime::Runtime,
     runs: &Runs,
+    rounds: usize,
 ) -> Result<Vec<TargetReport>, BenchError> {
-    let mut reports = Vec::new();
-    for target in stack.matrix.clone() {
-        eprintln!("measuring {} at {} ...", target.name, target.addr);
-        reports.push(rt.block_on(measure::matrix_target(&target, runs)));
-        stack.check_alive()?;
+    let targets = stack.matrix.clone();
+    let mut measured: Vec<Vec<TargetReport>> = vec![Vec::new(); targets.len()];
+    for round in 1..=rounds {
+        for (target, reports) in targets.iter().zip(&mut measured) {
+            eprintln!(
+                "round {round}/{rounds}: measuring {} at {} ...",
+                target.name, target.addr
+            );
+            reports.push(rt.block_on(measure::matrix_target(target, runs)));
+            stack.check_alive()?;
+        }
     }
+    let spreads: Vec<String> = measured
+        .iter()
+        .filter_map(|r| report::cpu_spread(r))
+        .collect();
+    let reports: Vec<TargetReport> = measured.into_iter().map(report::median_round).collect();
     println!(
         "non-streamed: POST {PATH}, {} body bytes, one email address in the prompt\n\
          upstream (every row): {}\n",
@@ -239,6 +258,12 @@ fn run_matrix(
     );
     for v in Variant::ALL {
         println!("  {:<26} {}", v.label(), v.describe());
+    }
+    if rounds > 1 {
+        println!("\nCPU µs/r over {rounds} rounds (min / median / max):");
+        for line in spreads {
+            println!("  {line}");
+        }
     }
     println!();
     Ok(reports)

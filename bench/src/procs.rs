@@ -7,11 +7,13 @@
 //! block on a full pipe nobody reads, and the tail of the log can be
 //! quoted in errors.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::BenchError;
@@ -26,10 +28,29 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Asks the kernel for a free loopback port. The port is released before
 /// the child binds it, so another process could take it in between; on a
 /// benchmark machine that race is rare and shows up as a clear bind error.
+///
+/// The kernel may hand the same port out again once it is released, and
+/// the stack asks for many before any child binds one: seen giving one
+/// sluice the same port for its data plane and its admin listener (both
+/// bound, with `SO_REUSEPORT`, and the load went to the admin side). So a
+/// port is never returned twice by one bench run.
 pub fn free_port() -> Result<u16, BenchError> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| BenchError::new(format!("cannot bind 127.0.0.1:0: {e}")))?;
-    Ok(listener.local_addr()?.port())
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Refused ones stay bound until a new port is found.
+    let mut refused = Vec::new();
+    for _ in 0..1000 {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| BenchError::new(format!("cannot bind 127.0.0.1:0: {e}")))?;
+        let port = listener.local_addr()?.port();
+        if given.insert(port) {
+            return Ok(port);
+        }
+        refused.push(listener);
+    }
+    Err(BenchError::new(
+        "the kernel keeps handing out ports this run already uses",
+    ))
 }
 
 /// Returns a loopback address on a free port.

@@ -63,6 +63,40 @@ impl CpuPerRequest {
     }
 }
 
+/// Of one target's rounds, the one with the median CPU per request (a row
+/// from one run, so its columns agree), with every round's errors.
+pub fn median_round(mut rounds: Vec<TargetReport>) -> TargetReport {
+    let errors: u64 = rounds.iter().map(|r| r.errors).sum();
+    let samples: Vec<String> = rounds
+        .iter()
+        .flat_map(|r| r.error_samples.iter().cloned())
+        .collect();
+    rounds.sort_by(|a, b| cpu_of(a).total_cmp(&cpu_of(b)));
+    let mut median = rounds.swap_remove(rounds.len() / 2);
+    median.errors = errors;
+    median.error_samples = samples;
+    median
+}
+
+/// `name: min / median / max` CPU µs per request over its rounds.
+pub fn cpu_spread(rounds: &[TargetReport]) -> Option<String> {
+    let mut cpu: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| r.cpu.map(|c| c.target_us))
+        .collect();
+    cpu.sort_by(f64::total_cmp);
+    let (first, last) = (cpu.first()?, cpu.last()?);
+    Some(format!(
+        "{:<28} {first:7.1} / {:7.1} / {last:7.1}",
+        rounds[0].name,
+        cpu[cpu.len() / 2]
+    ))
+}
+
+fn cpu_of(r: &TargetReport) -> f64 {
+    r.cpu.map_or(f64::MAX, |c| c.target_us)
+}
+
 /// Figures for one target of the non-streamed matrix.
 #[derive(Debug, Clone)]
 pub struct TargetReport {

@@ -212,7 +212,13 @@ const PRICING: &str = "version = \"bench\"\n\n\
 
 /// The routing chain: transparent (the client's `provider:model` wins),
 /// so only bare names fall through to the router slot.
-const ROUTING: &str = "budget_ms = 5\ntransparent = true\nmax_attempts = 3\n";
+/// The chain's budget is wall-clock. On this 2-core box, shared by the
+/// load generator, the upstream and the proxy, a worker is now and then
+/// off its core for longer than the shipped 5 ms (seen: 1 request in
+/// ~480k); the router is then deferred and a bare model name has no route.
+/// The bench measures what the chain costs, not how often the OS stalls
+/// a worker, so it gives the chain room.
+const ROUTING: &str = "budget_ms = 50\ntransparent = true\nmax_attempts = 3\n";
 
 #[cfg(test)]
 mod test {
