@@ -4,8 +4,6 @@
 //! output. Each decides requests or is survived, its output reaches the
 //! log safely, and credentials never reach any of them.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::harness::*;
@@ -116,7 +114,7 @@ fn credentials_never_reach_plugins_or_the_log() {
     headers.push(("x-visible", "yes"));
     let r = stack.post(OPENAI, &body, &headers);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(eventually(Duration::from_secs(3), || stack
+    assert!(eventually(STATE_WAIT, || stack
         .proxy
         .log_text()
         .contains("x-visible")));

@@ -680,6 +680,12 @@ pub fn stream_events(
 /// and then the default answers.
 pub const ROUTING_BUDGET_1S: &[(&str, &str)] = &[("routing.toml", "budget_ms = 1000\n")];
 
+/// How long a test waits for the proxy to reach a state it can observe (a
+/// reload applied, a line logged). `eventually` returns as soon as it
+/// does, so a generous bound costs nothing when the test passes; 3 s was
+/// seen to run out for a reload on a CI-like box with both cores busy.
+pub const STATE_WAIT: Duration = Duration::from_secs(10);
+
 pub const OPENAI: &str = "/v1/chat/completions";
 pub const ANTHROPIC: &str = "/v1/messages";
 pub const AV: (&str, &str) = ("anthropic-version", "2023-06-01");

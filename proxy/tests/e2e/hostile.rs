@@ -152,15 +152,11 @@ fn a_panicking_rust_guest_is_logged_and_handled_per_fail_mode() {
     // Rust's panic hook wrote the message to stderr; the host logged it,
     // tagged with the plugin.
     assert!(
-        eventually(Duration::from_secs(3), || stack
-            .proxy
-            .log_text()
-            .lines()
-            .any(|l| {
-                l.contains(&format!("hostile-panic was told to panic by request {id}"))
-                    && l.contains("plugin=\"hostile-panic\"")
-                    && l.contains("stream=\"stderr\"")
-            })),
+        eventually(STATE_WAIT, || stack.proxy.log_text().lines().any(|l| {
+            l.contains(&format!("hostile-panic was told to panic by request {id}"))
+                && l.contains("plugin=\"hostile-panic\"")
+                && l.contains("stream=\"stderr\"")
+        })),
         "{}",
         stack.proxy.log_text()
     );

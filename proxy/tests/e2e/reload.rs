@@ -173,7 +173,7 @@ fn stream_in_flight_finishes_on_the_router_it_started_with() {
             // until new requests see v2 while this stream is still open.
             std::fs::remove_file(stack.plugins_dir.join("test_router_versioned.wasm")).unwrap();
             stack.install("test_router_versioned_v2.wasm", "router.wasm");
-            assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
+            assert!(eventually(STATE_WAIT, || served_model(&stack) == "v2"));
             swapped = true;
         }
         done |= data == "[DONE]";
@@ -207,7 +207,7 @@ fn stream_in_flight_finishes_on_the_translator_it_started_with() {
             std::fs::remove_file(stack.plugins_dir.join("translator_openai_anthropic.wasm"))
                 .unwrap();
             // New requests lose the translator while this stream keeps it.
-            assert!(eventually(Duration::from_secs(3), || {
+            assert!(eventually(STATE_WAIT, || {
                 stack.post("/v1/chat/completions", &small, &[]).status == 503
             }));
             removed = true;
@@ -241,7 +241,7 @@ fn invalid_and_wrong_world_components_are_rejected_and_last_good_keeps_serving()
         b"\0asm garbage",
     )
     .unwrap();
-    assert!(eventually(Duration::from_secs(3), || {
+    assert!(eventually(STATE_WAIT, || {
         stack
             .plugin_state("versioned")
             .is_some_and(|p| p["state"] == "stale")
@@ -257,7 +257,7 @@ fn invalid_and_wrong_world_components_are_rejected_and_last_good_keeps_serving()
     stack.install("test-not-a-plugin.wasm", "command.wasm");
     std::fs::write(stack.plugins_dir.join("junk.wasm"), b"hello").unwrap();
     assert!(
-        eventually(Duration::from_secs(3), || {
+        eventually(STATE_WAIT, || {
             let v = stack.plugins();
             let failed: Vec<_> = v["plugins"]
                 .as_array()
@@ -319,7 +319,7 @@ fn sighup_and_admin_reload_pick_up_changes_when_watching_is_off() {
             .unwrap()
             .success()
     );
-    assert!(eventually(Duration::from_secs(3), || served_model(&stack) == "v2"));
+    assert!(eventually(STATE_WAIT, || served_model(&stack) == "v2"));
 }
 
 #[test]
@@ -349,7 +349,7 @@ config = { rules = [{ prefix = "fast-", provider = "mock", model = "gpt-4o-mini"
         "[[plugin]]\nnme = 1\n",
     )
     .unwrap();
-    assert!(eventually(Duration::from_secs(3), || {
+    assert!(eventually(STATE_WAIT, || {
         stack.plugins()["last_reload"]["errors"]
             .to_string()
             .contains("policies rejected")

@@ -3,8 +3,6 @@
 //! across two turns, images, stop sequences, length limits, and the stream
 //! framing WIRE.md §2 and §6 require.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -834,7 +832,7 @@ fn stream_in_flight_survives_translator_removal_and_requests_recover_after_reins
     // New translated requests fail in the client's envelope…
     let fails = |r: &Resp| r.status == 503;
     assert!(
-        eventually(Duration::from_secs(3), || fails(&stack.post(
+        eventually(STATE_WAIT, || fails(&stack.post(
             OA.path(),
             &OA.body(hello(), false, json!({})),
             &[]
@@ -862,7 +860,7 @@ fn stream_in_flight_survives_translator_removal_and_requests_recover_after_reins
 
     // Putting the file back brings translation back.
     stack.install(TRANSLATOR, TRANSLATOR);
-    assert!(eventually(Duration::from_secs(3), || stack
+    assert!(eventually(STATE_WAIT, || stack
         .post(OA.path(), &OA.body(hello(), false, json!({})), &[])
         .status
         == 200));
