@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use wasmtime::ResourceLimiter;
+use wasmtime::{ResourceLimiter, UpdateDeadline};
 
 /// Upper bound on any one plugin memory, whatever a policy asks for: the
 /// pooling allocator reserves slots of this size up front (virtual address
@@ -141,19 +141,40 @@ impl CallClock {
             .store(budget.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Whether the call has used up its run time. Called by the epoch
-    /// callback, inside a slice, once per tick of running: from then on
-    /// slices are timed on the CPU clock.
+    /// Whether the call has used up its run time, as [`on_tick`] sees it
+    /// (and with the same effect on the clock).
+    ///
+    /// [`on_tick`]: Self::on_tick
+    #[cfg(test)]
     pub fn exhausted(&self) -> bool {
+        self.tick_used_ns() > self.budget_ns.load(Ordering::Relaxed)
+    }
+
+    /// The epoch callback's answer, once per tick of running, inside a
+    /// slice (from the first on, slices are timed on the CPU clock): past the call's run time,
+    /// interrupt; otherwise yield the worker so other requests run while
+    /// this guest computes. A call that has run for less than a tick (the
+    /// tick just happened to land in it) goes on: yielding would put it
+    /// behind every ready request on a busy worker, and a router sent back
+    /// there misses the routing chain's budget for no fault of its own.
+    pub fn on_tick(&self) -> UpdateDeadline {
+        let used = self.tick_used_ns();
+        if used > self.budget_ns.load(Ordering::Relaxed) {
+            UpdateDeadline::Interrupt
+        } else if used < super::epoch::EPOCH_TICK.as_nanos() as u64 {
+            UpdateDeadline::Continue(1)
+        } else {
+            UpdateDeadline::Yield(1)
+        }
+    }
+
+    /// Run time so far, read once per tick; the first tick moves the call
+    /// onto the CPU clock.
+    fn tick_used_ns(&self) -> u64 {
         if !self.cpu.swap(true, Ordering::Relaxed) {
             self.leave_wall_clock();
         }
-        self.used_ns_now() > self.budget_ns.load(Ordering::Relaxed)
-    }
-
-    /// Run time of the call so far, the running slice included.
-    pub fn used(&self) -> Duration {
-        Duration::from_nanos(self.used_ns_now())
+        self.used_ns_now()
     }
 
     fn used_ns_now(&self) -> u64 {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::InstancePre;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap};
 
 use super::PluginError;
 use super::bindings::{PluginInfo, PluginKind, evaluator, redactor, router, translator};
@@ -115,22 +115,7 @@ impl KindPre {
             HostState::new(log, binding.config.clone(), binding.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        // Every tick: past the call's run time, interrupt; otherwise yield
-        // the worker so other requests run while this guest computes. A
-        // call that has run for less than a tick (the tick just happened
-        // to land in it) goes on: yielding would put it behind every ready
-        // request on a busy worker, and a router sent back there misses the
-        // routing chain's budget for no fault of its own.
-        store.epoch_deadline_callback(|ctx| {
-            let clock = &ctx.data().limiter.clock;
-            Ok(if clock.exhausted() {
-                UpdateDeadline::Interrupt
-            } else if clock.used() < super::epoch::EPOCH_TICK {
-                UpdateDeadline::Continue(1)
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        store.epoch_deadline_callback(|ctx| Ok(ctx.data().limiter.clock.on_tick()));
         let clock = store.data().limiter.clock.clone();
         let budget = binding.budget(0);
         clock.arm(budget.deadline);
@@ -363,9 +348,8 @@ impl Held {
             // The guest's destructor runs here: bounded like any call.
             let budget = self.plugin.binding.budget(0);
             warm.arm(&budget);
-            let clock = warm.clock.clone();
             let drop = self.resource.resource_drop_async(&mut warm.store);
-            if metered(&clock, &budget, drop).await.is_ok() {
+            if metered(&warm.clock, &budget, drop).await.is_ok() {
                 self.plugin.checkin(warm);
             }
         }

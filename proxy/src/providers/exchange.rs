@@ -110,13 +110,10 @@ impl Providers {
                     return Err(classify(provider, &error));
                 }
                 tracing::debug!(provider = %provider.name, "pooled connection was stale, retrying on a fresh one: {error}");
-                let fresh =
-                    self.new_stream(provider)
-                        .await
-                        .map_err(|e| UpstreamError::Connect {
-                            provider: provider.name.clone(),
-                            detail: e.to_string(),
-                        })?;
+                let fresh = self
+                    .new_stream(provider)
+                    .await
+                    .map_err(|e| connect_error(provider, e))?;
                 let session = HttpSession::new_with_options(fresh, &provider.peer);
                 exchange(session, provider, &req, deadline)
                     .await
@@ -129,9 +126,7 @@ impl Providers {
             }
         }
     }
-}
 
-impl Providers {
     /// A new connection to `provider`. Boxed: connecting (and the TLS
     /// handshake) is an 8 KiB future, and unboxed it would make every
     /// future of the request path that awaits this one that much larger,
