@@ -56,7 +56,8 @@ pub fn head(
     content_type: &str,
     stamp: &Stamp<'_>,
 ) -> pingora_error::Result<ResponseHeader> {
-    let mut h = ResponseHeader::build(status, Some(8))?;
+    // No case map (see `providers::exchange::build_header`).
+    let mut h = ResponseHeader::build_no_case(status, Some(8))?;
     h.insert_header("content-type", content_type)?;
     stamp.apply(&mut h);
     Ok(h)

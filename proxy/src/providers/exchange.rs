@@ -20,7 +20,6 @@ use pingora_http::RequestHeader;
 use tokio::time::Instant;
 
 use super::{Provider, Providers};
-use crate::config::ProviderKind;
 
 /// What to send upstream.
 pub struct UpstreamRequest<'a> {
@@ -211,22 +210,17 @@ fn build_header(
     req: &UpstreamRequest<'_>,
 ) -> pingora_error::Result<RequestHeader> {
     let path = format!("{}{}", provider.base_path, req.endpoint);
-    let mut h = RequestHeader::build("POST", path.as_bytes(), Some(8))?;
-    h.insert_header("host", &provider.authority)?;
+    // No case map: header names go out lowercase (standard ones titled),
+    // which HTTP/1.1 treats alike, and each insert skips a name copy.
+    let mut h = RequestHeader::build_no_case("POST", path.as_bytes(), Some(8))?;
+    for (name, value) in &provider.fixed_headers {
+        h.insert_header(*name, value.clone())?;
+    }
     h.insert_header("content-type", "application/json")?;
     h.insert_header("content-length", req.body.len())?;
     h.insert_header("x-request-id", req.request_id)?;
     if req.stream {
         h.insert_header("accept", "text/event-stream")?;
-    }
-    if let Some(key) = &provider.credential {
-        match provider.kind {
-            ProviderKind::Anthropic => h.insert_header("x-api-key", key.expose())?,
-            _ => h.insert_header("authorization", format!("Bearer {}", key.expose()))?,
-        }
-    }
-    if provider.kind == ProviderKind::Anthropic {
-        h.insert_header("anthropic-version", "2023-06-01")?;
     }
     for (name, value) in req.headers {
         h.insert_header(name.to_string(), *value)?;

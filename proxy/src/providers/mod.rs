@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use pingora_core::connectors::TransportConnector;
 use pingora_core::upstreams::peer::HttpPeer;
 
@@ -23,11 +24,12 @@ pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
     peer: HttpPeer,
-    /// `Host` header value.
-    authority: String,
     /// Path prefix the API endpoint is appended to, e.g. `/v1`.
     base_path: String,
-    credential: Option<Credential>,
+    /// Headers every request to this provider carries (`Host`, the
+    /// credential, the API version), built once at load: a request clones
+    /// shared values instead of validating and copying them again.
+    fixed_headers: Vec<(&'static str, HeaderValue)>,
     pub timeouts: Timeouts,
 }
 
@@ -80,13 +82,14 @@ impl Provider {
         } else {
             format!("{}:{}", url.host, url.port)
         };
+        let fixed_headers = fixed_headers(c.kind, &authority, credential.as_ref())
+            .map_err(|e| format!("provider {:?}: {e}", c.name))?;
         Ok(Self {
             name: c.name.clone(),
             kind: c.kind,
             peer,
-            authority,
             base_path: url.path,
-            credential,
+            fixed_headers,
             timeouts,
         })
     }
@@ -100,6 +103,36 @@ impl Provider {
             ProviderKind::Mock => client,
         }
     }
+}
+
+/// `Host`, the credential in the header the provider's API reads it from
+/// (marked sensitive: never compressed into an HPACK table, never logged),
+/// and Anthropic's API version.
+fn fixed_headers(
+    kind: ProviderKind,
+    authority: &str,
+    credential: Option<&Credential>,
+) -> Result<Vec<(&'static str, HeaderValue)>, String> {
+    let value = |v: &str, what: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| format!("the {what} holds bytes a header cannot carry"))
+    };
+    let mut out = vec![("host", value(authority, "host")?)];
+    if let Some(key) = credential {
+        let (name, mut v) = match kind {
+            ProviderKind::Anthropic => ("x-api-key", value(key.expose(), "credential")?),
+            _ => (
+                "authorization",
+                value(&format!("Bearer {}", key.expose()), "credential")?,
+            ),
+        };
+        v.set_sensitive(true);
+        out.push((name, v));
+    }
+    if kind == ProviderKind::Anthropic {
+        out.push(("anthropic-version", HeaderValue::from_static("2023-06-01")));
+    }
+    Ok(out)
 }
 
 /// All providers of a configuration and the connection pool they share.
