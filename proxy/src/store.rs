@@ -49,6 +49,15 @@ pub fn encode<T: bincode::Encode>(v: &T) -> Vec<u8> {
     bincode::encode_to_vec(v, bincode::config::standard()).expect("encoding to a Vec cannot fail")
 }
 
+/// [`encode`] into `buf`, replacing what it held: a writer encoding
+/// record after record reuses one allocation.
+pub fn encode_into<'b, T: bincode::Encode>(buf: &'b mut Vec<u8>, v: &T) -> &'b [u8] {
+    buf.clear();
+    bincode::encode_into_std_write(v, buf, bincode::config::standard())
+        .expect("encoding to a Vec cannot fail");
+    buf
+}
+
 pub fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, String> {
     bincode::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)

@@ -1,13 +1,13 @@
 //! `events.redb`: the tables, one batch commit, and the reads the admin
 //! plane and startup need.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::types::{Event, EventBody, HoldRecord, LlmCall, Spend, UsageRecord};
 use crate::clock;
-use crate::store::{decode, encode, err};
+use crate::store::{decode, encode_into, err};
 
 /// Event id → event.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -98,39 +98,62 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
         .map_or(1, |v| v.value());
     // Spend rows touched by this batch, read once and written once.
     let mut rows: HashMap<String, Spend> = HashMap::new();
-    let mut append = |body: &EventBody, ts_ms: u64| -> Result<(), String> {
+    // A hold whose call settles in this same batch would be inserted and
+    // removed by one transaction: neither is written. Under load that is
+    // nearly every hold (a call is shorter than a commit interval).
+    let settled: HashSet<&str> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Usage(rec) => Some(rec.call_id.as_str()),
+            Entry::Release(call_id) => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut unwritten: HashSet<&str> = HashSet::new();
+    let mut buf = Vec::with_capacity(512);
+    let mut append = |buf: &mut Vec<u8>, body: &EventBody, ts_ms: u64| -> Result<(), String> {
         // Field by field, the encoding of an `Event`.
-        let bytes = encode(&(
-            next_event,
-            ts_ms,
-            super::types::SCHEMA,
-            body.sensitivity(),
-            body,
-        ));
-        events.insert(next_event, bytes.as_slice()).map_err(err)?;
+        let bytes = encode_into(
+            buf,
+            &(
+                next_event,
+                ts_ms,
+                super::types::SCHEMA,
+                body.sensitivity(),
+                body,
+            ),
+        );
+        events.insert(next_event, bytes).map_err(err)?;
         idx.insert(next_event, ts_ms, body)?;
         next_event += 1;
         Ok(())
     };
     for entry in batch {
         match entry {
-            Entry::Event(body, ts_ms) => append(body, *ts_ms)?,
+            Entry::Event(body, ts_ms) => append(&mut buf, body, *ts_ms)?,
+            Entry::Hold(h) if settled.contains(h.call_id.as_str()) => {
+                unwritten.insert(h.call_id.as_str());
+            }
             Entry::Hold(h) => {
                 holds
-                    .insert(h.call_id.as_str(), encode(h).as_slice())
+                    .insert(h.call_id.as_str(), encode_into(&mut buf, h))
                     .map_err(err)?;
             }
             Entry::Release(call_id) => {
-                holds.remove(call_id.as_str()).map_err(err)?;
+                if !unwritten.contains(call_id.as_str()) {
+                    holds.remove(call_id.as_str()).map_err(err)?;
+                }
             }
             Entry::Usage(rec) => {
-                holds.remove(rec.call_id.as_str()).map_err(err)?;
+                if !unwritten.contains(rec.call_id.as_str()) {
+                    holds.remove(rec.call_id.as_str()).map_err(err)?;
+                }
                 // Idempotent: a call_id already recorded is not counted twice.
                 if usage.get(rec.call_id.as_str()).map_err(err)?.is_some() {
                     continue;
                 }
                 usage
-                    .insert(rec.call_id.as_str(), encode(rec).as_slice())
+                    .insert(rec.call_id.as_str(), encode_into(&mut buf, rec))
                     .map_err(err)?;
                 seq.insert(next_usage, rec.call_id.as_str()).map_err(err)?;
                 next_usage += 1;
@@ -140,7 +163,7 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
                     } else {
                         EventBody::LlmCallFailed(call)
                     };
-                    append(&body, rec.ts_ms)?;
+                    append(&mut buf, &body, rec.ts_ms)?;
                 }
                 let (day, month) = (clock::day_of(rec.ts_ms), clock::month_of(rec.ts_ms));
                 for scope in &rec.scopes.0 {
@@ -167,7 +190,7 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
     }
     for (k, v) in rows {
         spend
-            .insert(k.as_str(), encode(&v).as_slice())
+            .insert(k.as_str(), encode_into(&mut buf, &v))
             .map_err(err)?;
     }
     meta.insert("next_event", next_event).map_err(err)?;
@@ -289,4 +312,90 @@ pub fn prune_holds(db: &Database, now_ms: u64) -> Result<usize, String> {
     }
     tx.commit().map_err(err)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Scopes;
+    use crate::money::Usd;
+
+    fn hold(call_id: &str) -> HoldRecord {
+        let now = clock::now_ms();
+        HoldRecord {
+            call_id: call_id.into(),
+            scopes: Scopes(vec!["key:k".into()]),
+            usd: Usd(rust_decimal::Decimal::ONE),
+            tokens: 10,
+            day: clock::day_of(now),
+            month: clock::month_of(now),
+            expires_ms: now + 60_000,
+        }
+    }
+
+    fn usage(call_id: &str) -> UsageRecord {
+        UsageRecord {
+            call_id: call_id.into(),
+            request_id: format!("req-{call_id}"),
+            ts_ms: clock::now_ms(),
+            schema: super::super::types::SCHEMA,
+            gateway_key_id: Some("k".into()),
+            user_id: None,
+            team_id: None,
+            workspace: None,
+            inbound_shape: "openai".into(),
+            provider: Some("mock".into()),
+            model: Some("mock:m".into()),
+            input_tokens: 1,
+            output_tokens: 2,
+            cached_input_tokens: 0,
+            cost_usd: Usd(rust_decimal::Decimal::ONE),
+            pricing_version: None,
+            unpriced: false,
+            usage_estimated: false,
+            streamed: false,
+            status: 200,
+            latency_ms: 1,
+            policy_result: crate::events::PolicyResult::Allowed,
+            error_code: None,
+            scopes: Scopes(vec!["key:k".into()]),
+        }
+    }
+
+    fn open_hold_ids(db: &Database) -> Vec<String> {
+        let mut ids: Vec<_> = open_holds(db, clock::now_ms())
+            .unwrap()
+            .into_iter()
+            .map(|h| h.call_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn holds_settled_in_their_own_batch_are_never_written_and_others_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open(&dir.path().join("events.redb")).unwrap();
+        init(&db).unwrap();
+        commit(
+            &db,
+            &[
+                Entry::Hold(hold("settled")),
+                Entry::Hold(hold("released")),
+                Entry::Hold(hold("open")),
+                Entry::Usage(usage("settled")),
+                Entry::Release("released".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(open_hold_ids(&db), ["open"]);
+        // The call settled with its hold still counts, once.
+        let spend = current_spend(&db, clock::now_ms()).unwrap();
+        let day = day_key("key:k", clock::day_of(clock::now_ms()));
+        assert_eq!(spend[&day].calls, 1);
+        // A hold from an earlier batch is removed when its call settles.
+        commit(&db, &[Entry::Usage(usage("open"))]).unwrap();
+        assert!(open_hold_ids(&db).is_empty());
+        assert_eq!(current_spend(&db, clock::now_ms()).unwrap()[&day].calls, 2);
+    }
 }
