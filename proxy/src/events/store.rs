@@ -100,16 +100,24 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
     let mut rows: HashMap<String, Spend> = HashMap::new();
     // A hold whose call settles in this same batch would be inserted and
     // removed by one transaction: neither is written. Under load that is
-    // nearly every hold (a call is shorter than a commit interval).
-    let settled: HashSet<&str> = batch
+    // nearly every hold (a call is shorter than a commit interval); a batch
+    // without holds builds nothing here.
+    let held: HashSet<&str> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Hold(h) => Some(h.call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let cancelled: HashSet<&str> = batch
         .iter()
         .filter_map(|e| match e {
             Entry::Usage(rec) => Some(rec.call_id.as_str()),
             Entry::Release(call_id) => Some(call_id.as_str()),
             _ => None,
         })
+        .filter(|id| held.contains(id))
         .collect();
-    let mut unwritten: HashSet<&str> = HashSet::new();
     let mut buf = Vec::with_capacity(512);
     let mut append = |buf: &mut Vec<u8>, body: &EventBody, ts_ms: u64| -> Result<(), String> {
         // Field by field, the encoding of an `Event`.
@@ -131,21 +139,19 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
     for entry in batch {
         match entry {
             Entry::Event(body, ts_ms) => append(&mut buf, body, *ts_ms)?,
-            Entry::Hold(h) if settled.contains(h.call_id.as_str()) => {
-                unwritten.insert(h.call_id.as_str());
-            }
+            Entry::Hold(h) if cancelled.contains(h.call_id.as_str()) => {}
             Entry::Hold(h) => {
                 holds
                     .insert(h.call_id.as_str(), encode_into(&mut buf, h))
                     .map_err(err)?;
             }
             Entry::Release(call_id) => {
-                if !unwritten.contains(call_id.as_str()) {
+                if !cancelled.contains(call_id.as_str()) {
                     holds.remove(call_id.as_str()).map_err(err)?;
                 }
             }
             Entry::Usage(rec) => {
-                if !unwritten.contains(rec.call_id.as_str()) {
+                if !cancelled.contains(rec.call_id.as_str()) {
                     holds.remove(rec.call_id.as_str()).map_err(err)?;
                 }
                 // Idempotent: a call_id already recorded is not counted twice.
@@ -338,7 +344,7 @@ mod tests {
             call_id: call_id.into(),
             request_id: format!("req-{call_id}"),
             ts_ms: clock::now_ms(),
-            schema: super::super::types::SCHEMA,
+            schema: crate::events::SCHEMA,
             gateway_key_id: Some("k".into()),
             user_id: None,
             team_id: None,

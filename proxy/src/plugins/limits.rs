@@ -174,10 +174,6 @@ impl CallClock {
         if !self.cpu.swap(true, Ordering::Relaxed) {
             self.leave_wall_clock();
         }
-        self.used_ns_now()
-    }
-
-    fn used_ns_now(&self) -> u64 {
         let slice = self.slice_ns.load(Ordering::Relaxed);
         let running = if slice == 0 {
             0
