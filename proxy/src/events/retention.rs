@@ -8,7 +8,7 @@
 use redb::{Database, ReadableTable, WriteTransaction};
 use serde::Serialize;
 
-use super::index::{BY_TIME, BY_USER, Indexes};
+use super::index::{self, BY_TIME, Indexes};
 use super::store::{EVENTS, SPEND, USAGE};
 use super::types::{AUDIT_TYPES, Event, EventBody, Spend, UsageRecord};
 use crate::clock;
@@ -81,12 +81,12 @@ pub fn purge(db: &Database, cutoff_ms: u64, dry_run: bool, now_ms: u64) -> Resul
         let tx = redb::ReadableDatabase::begin_read(db).map_err(err)?;
         let t = tx.open_table(BY_TIME).map_err(err)?;
         oldest_kept = t
-            .range((cutoff_ms, 0)..)
+            .range(index::time_key(cutoff_ms, 0)..)
             .map_err(err)?
             .next()
             .transpose()
             .map_err(err)?
-            .map(|(k, _)| k.value().0);
+            .map(|(k, _)| index::time_of(k.value()).0);
     }
     out.oldest_kept_timestamp = oldest_kept.map(clock::rfc3339);
     Ok(out)
@@ -107,11 +107,12 @@ fn purge_chunk(
     let mut last = None;
     {
         let time = tx.open_table(BY_TIME).map_err(err)?;
-        for row in time.range(from..(cutoff_ms, 0)).map_err(err)? {
-            let ((ts, id), _) = {
-                let (k, _) = row.map_err(err)?;
-                (k.value(), ())
-            };
+        let (lo, hi) = (
+            index::time_key(from.0, from.1),
+            index::time_key(cutoff_ms, 0),
+        );
+        for row in time.range(lo..hi).map_err(err)? {
+            let (ts, id) = index::time_of(row.map_err(err)?.0.value());
             last = Some((ts, id));
             let Some(v) = events.get(id).map_err(err)? else {
                 continue;
@@ -169,14 +170,7 @@ pub fn forget(
     let mut n = Forgotten::default();
     {
         let mut events = tx.open_table(EVENTS).map_err(err)?;
-        let keys: Vec<(u64, u64)> = {
-            let by_user = tx.open_table(BY_USER).map_err(err)?;
-            by_user
-                .range((user, 0u64, 0u64)..=(user, u64::MAX, u64::MAX))
-                .map_err(err)?
-                .map(|r| r.map(|(k, _)| (k.value().1, k.value().2)).map_err(err))
-                .collect::<Result<_, _>>()?
-        };
+        let keys = index::user_events(&tx, user)?;
         let mut idx = Indexes::open(&tx)?;
         for (_, id) in keys {
             let Some(v) = events.get(id).map_err(err)? else {

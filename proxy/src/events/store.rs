@@ -30,12 +30,21 @@ pub enum Entry {
     Release(String),
 }
 
-pub fn day_key(scope: &str, day: u32) -> String {
-    format!("{scope}|d{day}")
+/// The spend window a [`SPEND`] row adds up; its key is spelled only when
+/// the row is read or written, once per batch, not once per record.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Window {
+    Day(u32),
+    Month(u32),
 }
 
-pub fn month_key(scope: &str, month: u32) -> String {
-    format!("{scope}|m{month}")
+impl Window {
+    fn key(self, scope: &str) -> String {
+        match self {
+            Window::Day(d) => format!("{scope}|d{d}"),
+            Window::Month(m) => format!("{scope}|m{m}"),
+        }
+    }
 }
 
 /// Create the tables so readers never find them missing.
@@ -97,7 +106,7 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
         .map_err(err)?
         .map_or(1, |v| v.value());
     // Spend rows touched by this batch, read once and written once.
-    let mut rows: HashMap<String, Spend> = HashMap::new();
+    let mut rows: HashMap<(&str, Window), Spend> = HashMap::new();
     // A hold whose call settles in this same batch would be inserted and
     // removed by one transaction: neither is written. Under load that is
     // nearly every hold (a call is shorter than a commit interval); a batch
@@ -155,12 +164,18 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
                     holds.remove(rec.call_id.as_str()).map_err(err)?;
                 }
                 // Idempotent: a call_id already recorded is not counted twice.
-                if usage.get(rec.call_id.as_str()).map_err(err)?.is_some() {
+                // Insert first and put a rare earlier record back, rather
+                // than look every record up before inserting it.
+                let earlier = usage
+                    .insert(rec.call_id.as_str(), encode_into(&mut buf, rec))
+                    .map_err(err)?
+                    .map(|v| v.value().to_vec());
+                if let Some(earlier) = earlier {
+                    usage
+                        .insert(rec.call_id.as_str(), earlier.as_slice())
+                        .map_err(err)?;
                     continue;
                 }
-                usage
-                    .insert(rec.call_id.as_str(), encode_into(&mut buf, rec))
-                    .map_err(err)?;
                 seq.insert(next_usage, rec.call_id.as_str()).map_err(err)?;
                 next_usage += 1;
                 if let Some(call) = LlmCall::from_usage(rec) {
@@ -173,12 +188,12 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
                 }
                 let (day, month) = (clock::day_of(rec.ts_ms), clock::month_of(rec.ts_ms));
                 for scope in &rec.scopes.0 {
-                    for key in [day_key(scope, day), month_key(scope, month)] {
-                        let row = match rows.entry(key) {
+                    for window in [Window::Day(day), Window::Month(month)] {
+                        let row = match rows.entry((scope.as_str(), window)) {
                             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                             std::collections::hash_map::Entry::Vacant(v) => {
                                 let old = spend
-                                    .get(v.key().as_str())
+                                    .get(window.key(scope).as_str())
                                     .map_err(err)?
                                     .map(|g| decode::<Spend>(g.value()))
                                     .transpose()?
@@ -194,9 +209,9 @@ fn write(tx: &WriteTransaction, batch: &[Entry]) -> Result<(), String> {
             }
         }
     }
-    for (k, v) in rows {
+    for ((scope, window), v) in rows {
         spend
-            .insert(k.as_str(), encode_into(&mut buf, &v))
+            .insert(window.key(scope).as_str(), encode_into(&mut buf, &v))
             .map_err(err)?;
     }
     meta.insert("next_event", next_event).map_err(err)?;
@@ -397,11 +412,42 @@ mod tests {
         assert_eq!(open_hold_ids(&db), ["open"]);
         // The call settled with its hold still counts, once.
         let spend = current_spend(&db, clock::now_ms()).unwrap();
-        let day = day_key("key:k", clock::day_of(clock::now_ms()));
+        let day = Window::Day(clock::day_of(clock::now_ms())).key("key:k");
         assert_eq!(spend[&day].calls, 1);
         // A hold from an earlier batch is removed when its call settles.
         commit(&db, &[Entry::Usage(usage("open"))]).unwrap();
         assert!(open_hold_ids(&db).is_empty());
         assert_eq!(current_spend(&db, clock::now_ms()).unwrap()[&day].calls, 2);
+    }
+
+    #[test]
+    fn a_call_recorded_again_keeps_its_first_record_and_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open(&dir.path().join("events.redb")).unwrap();
+        init(&db).unwrap();
+        let mut again = usage("c");
+        again.output_tokens = 999;
+        commit(
+            &db,
+            &[Entry::Usage(usage("c")), Entry::Usage(again.clone())],
+        )
+        .unwrap();
+        commit(&db, &[Entry::Usage(again)]).unwrap();
+        let records = super::usage(&db, 0, 10).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].1.output_tokens, 2);
+        let day = Window::Day(clock::day_of(clock::now_ms())).key("key:k");
+        let spend = current_spend(&db, clock::now_ms()).unwrap();
+        assert_eq!((spend[&day].calls, spend[&day].tokens), (1, 3));
+        let calls = events(
+            &db,
+            &EventFilter {
+                types: vec!["llm.call_completed".into()],
+                after: 0,
+                limit: 10,
+            },
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 1);
     }
 }
