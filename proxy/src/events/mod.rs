@@ -2,7 +2,9 @@
 //! records to a bounded queue and goes on; one writer thread commits them
 //! in batches (group commit: one transaction, one fsync, for everything
 //! that queued while the last one was written, and at most one commit per
-//! [`COMMIT_EVERY`] under load).
+//! [`COMMIT_EVERY`] under load). The writer runs at idle CPU priority
+//! while it keeps up, so its commits do not preempt request work
+//! (`priority`).
 //!
 //! Audit events, usage records and holds are evidence: when the queue is
 //! full their sender waits (back-pressure) instead of losing them. Other
@@ -10,6 +12,7 @@
 //! that keeps failing is logged and counted, and the request is answered.
 
 pub mod index;
+mod priority;
 pub mod retention;
 pub mod store;
 mod types;
@@ -57,6 +60,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct EventLog {
     tx: mpsc::Sender<Msg>,
+    writer: Arc<priority::WriterPriority>,
     db: Arc<Database>,
     path: Arc<Path>,
 }
@@ -93,13 +97,16 @@ impl EventLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer_db = db.clone();
         let file = path.to_owned();
+        let writer = Arc::new(priority::WriterPriority::default());
+        let priority = writer.clone();
         std::thread::Builder::new()
             .name("sluice-events".into())
-            .spawn(move || write_loop(&writer_db, &file, rx))
+            .spawn(move || write_loop(&writer_db, &file, rx, &priority))
             .map_err(|e| format!("cannot start the event writer: {e}"))?;
         Ok((
             EventLog {
                 tx,
+                writer,
                 db,
                 path: path.into(),
             },
@@ -166,11 +173,21 @@ impl EventLog {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => m.events_dropped.inc(),
         }
-        m.events_queued.set((QUEUE - self.tx.capacity()) as i64);
+        let queued = QUEUE - self.tx.capacity();
+        m.events_queued.set(queued as i64);
+        if queued > priority::BEHIND {
+            self.writer.adjust(queued);
+        }
     }
 }
 
-fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
+fn write_loop(
+    db: &Database,
+    file: &Path,
+    mut rx: mpsc::Receiver<Msg>,
+    priority: &priority::WriterPriority,
+) {
+    priority.start();
     let m = metrics::get();
     let size = || std::fs::metadata(file).map_or(0, |f| f.len() as i64);
     m.trace_store_bytes.set(size());
@@ -200,6 +217,7 @@ fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
         }
         if !entries.is_empty() {
             let n = entries.len();
+            priority.adjust(n + rx.len());
             let started = Instant::now();
             match commit_with_retry(db, &entries) {
                 Ok(()) => m.events_written.inc_by(n as u64),
@@ -218,6 +236,7 @@ fn write_loop(db: &Database, file: &Path, mut rx: mpsc::Receiver<Msg>) {
             entries.clear();
         }
         m.events_queued.set(rx.len() as i64);
+        priority.adjust(rx.len());
         for w in waiters.drain(..) {
             let _ = w.send(());
         }

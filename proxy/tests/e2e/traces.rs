@@ -603,3 +603,42 @@ fn backup_while_running_then_restore_round_trips() {
     let (ok, _, err) = s.cli(&["restore", dest.to_str().unwrap()]);
     assert!(!ok && err.contains("damaged"), "{err}");
 }
+
+/// A burst that saturates the machine: the writer, idle-priority while it
+/// keeps up, is raised when it falls behind, and every record lands.
+#[test]
+fn a_saturating_burst_is_committed_whole() {
+    const CLIENTS: usize = 32;
+    const EACH: usize = 40;
+    let s = Stack::start(Options::default());
+    let body =
+        json!({"model": "mock:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (s, body) = (&s, &body);
+                scope.spawn(move || {
+                    for _ in 0..EACH {
+                        let r = s.post("/v1/chat/completions", body, &[]);
+                        assert_eq!(r.status, 200, "{}", r.text());
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+    });
+    let n = CLIENTS * EACH;
+    assert!(
+        eventually(Duration::from_secs(30), || s.usage_records().len() >= n),
+        "usage records: {} of {n}",
+        s.usage_records().len()
+    );
+    assert_eq!(s.usage_records().len(), n);
+    wait_requests(&s, n);
+    assert_eq!(traces(&s, "type=request.completed").len(), n);
+    assert_eq!(traces(&s, "type=llm.call_completed").len(), n);
+    let m = s.metrics();
+    assert_eq!(metric(&m, "sluice_events_dropped_total"), 0.0, "{m}");
+}
