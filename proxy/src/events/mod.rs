@@ -132,6 +132,8 @@ impl EventLog {
             self.send(msg).await;
         } else if self.tx.try_send(msg).is_err() {
             metrics::get().events_dropped.inc();
+        } else {
+            self.queued();
         }
     }
 
@@ -158,6 +160,7 @@ impl EventLog {
     /// Wait until everything recorded so far is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
+        self.writer.raise();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
             let _ = rx.await;
         }
@@ -173,11 +176,15 @@ impl EventLog {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => m.events_dropped.inc(),
         }
+        self.queued();
+    }
+
+    /// After every enqueue: the gauge, and a writer starved behind it
+    /// raised.
+    fn queued(&self) {
         let queued = QUEUE - self.tx.capacity();
-        m.events_queued.set(queued as i64);
-        if queued > priority::BEHIND {
-            self.writer.adjust(queued);
-        }
+        metrics::get().events_queued.set(queued as i64);
+        self.writer.queued(queued, clock::now_ms());
     }
 }
 
@@ -187,7 +194,7 @@ fn write_loop(
     mut rx: mpsc::Receiver<Msg>,
     priority: &priority::WriterPriority,
 ) {
-    priority.start();
+    priority.start(clock::now_ms());
     let m = metrics::get();
     let size = || std::fs::metadata(file).map_or(0, |f| f.len() as i64);
     m.trace_store_bytes.set(size());
@@ -217,7 +224,8 @@ fn write_loop(
         }
         if !entries.is_empty() {
             let n = entries.len();
-            priority.adjust(n + rx.len());
+            // The writer runs: it is only raised to finish a large backlog.
+            priority.queued(n + rx.len(), 0);
             let started = Instant::now();
             match commit_with_retry(db, &entries) {
                 Ok(()) => m.events_written.inc_by(n as u64),
@@ -236,10 +244,11 @@ fn write_loop(
             entries.clear();
         }
         m.events_queued.set(rx.len() as i64);
-        priority.adjust(rx.len());
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
+        // Lowered only now: a flush's waiters are answered first.
+        priority.committed(rx.len(), clock::now_ms());
     }
 }
 

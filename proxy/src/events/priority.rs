@@ -5,31 +5,39 @@
 //! requests). On a machine with few cores that burst preempts the worker
 //! serving the next request, which is where the tail latency of a lightly
 //! loaded gateway came from. Under `SCHED_IDLE` the writer runs only on a
-//! core nothing else wants; when the queue grows past [`BEHIND`] (the
-//! cores are saturated and the writer is starved) it returns to normal
-//! priority until it is back under [`CAUGHT_UP`], so the queue never fills
-//! because of its priority.
+//! core nothing else wants. When the cores are saturated it is starved, so
+//! it returns to normal priority once the queue grows past [`BEHIND`] or
+//! its last commit is older than [`STALE_MS`] (a busy CPU with little
+//! traffic: slow guests), or someone waits for a flush; it is lowered
+//! again after a commit leaves fewer than [`CAUGHT_UP`] queued. The queue
+//! never fills, and nothing waits longer than about [`STALE_MS`] to be
+//! committed, because of its priority.
 //!
 //! Leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an `RLIMIT_NICE` allowing
 //! nice 0. Without either the writer could never come back, so it is only
 //! lowered after a throwaway thread proved the way back works.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Queued entries above which the writer is behind.
 pub const BEHIND: usize = 8_192;
 /// Queued entries below which it has caught up.
 pub const CAUGHT_UP: usize = 1_024;
+/// How long an entry may wait for a starved writer before it is raised.
+pub const STALE_MS: u64 = 100;
 
 /// The writer thread's priority, shared with the senders: a starved idle
-/// writer cannot notice it is behind, so whoever queues past [`BEHIND`]
-/// raises it.
+/// writer cannot notice it is behind, so whoever queues behind it raises
+/// it.
 #[derive(Default)]
 pub struct WriterPriority {
-    /// Mirrors `state.idle`, read by every send past [`BEHIND`] without
-    /// taking the lock.
+    /// Mirrors `state.idle`, read by every send without taking the lock.
     idle: AtomicBool,
+    /// Since when entries have waited, as far as anyone can tell: set by
+    /// each commit and by the send that finds the queue empty (ms since
+    /// the epoch).
+    waiting_since_ms: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -42,7 +50,8 @@ struct State {
 
 impl WriterPriority {
     /// On the writer thread, once: lower it if it could be raised again.
-    pub fn start(&self) {
+    pub fn start(&self, now_ms: u64) {
+        self.waiting_since_ms.store(now_ms, Ordering::Relaxed);
         let reversible = std::thread::spawn(|| set_idle(0, true) && set_idle(0, false))
             .join()
             .unwrap_or(false);
@@ -54,26 +63,42 @@ impl WriterPriority {
         }
         let mut st = self.lock();
         st.tid = current_tid();
-        if set_idle(st.tid, true) {
-            st.idle = true;
-            self.idle.store(true, Ordering::Relaxed);
+        self.switch(&mut st, true);
+    }
+
+    /// A sender queued behind the writer: raise it if it is idle and
+    /// behind or stale.
+    pub fn queued(&self, queued: usize, now_ms: u64) {
+        if queued == 1 {
+            // The first entry after the writer caught up: nothing waited
+            // before it, however long ago the last commit was.
+            self.waiting_since_ms.store(now_ms, Ordering::Relaxed);
+        }
+        if self.idle.load(Ordering::Relaxed)
+            && (queued > BEHIND
+                || now_ms.saturating_sub(self.waiting_since_ms.load(Ordering::Relaxed)) > STALE_MS)
+        {
+            self.raise();
         }
     }
 
-    /// Follow the queue: normal priority when behind, idle once caught up.
-    pub fn adjust(&self, queued: usize) {
-        if queued > BEHIND && !self.idle.load(Ordering::Relaxed) {
-            return;
-        }
+    /// Someone waits for the writer (a flush): it must not be starved.
+    pub fn raise(&self) {
         let mut st = self.lock();
-        if st.tid == 0 {
-            return;
+        if st.idle {
+            self.switch(&mut st, false);
         }
-        if let Some(idle) = next(st.idle, queued)
-            && set_idle(st.tid, idle)
-        {
-            st.idle = idle;
-            self.idle.store(idle, Ordering::Relaxed);
+    }
+
+    /// The writer committed, leaving `queued` behind: idle again once it
+    /// caught up.
+    pub fn committed(&self, queued: usize, now_ms: u64) {
+        self.waiting_since_ms.store(now_ms, Ordering::Relaxed);
+        if queued < CAUGHT_UP && !self.idle.load(Ordering::Relaxed) {
+            let mut st = self.lock();
+            if !st.idle {
+                self.switch(&mut st, true);
+            }
         }
     }
 
@@ -82,19 +107,15 @@ impl WriterPriority {
         self.idle.load(Ordering::Relaxed)
     }
 
+    fn switch(&self, st: &mut State, idle: bool) {
+        if st.tid != 0 && set_idle(st.tid, idle) {
+            st.idle = idle;
+            self.idle.store(idle, Ordering::Relaxed);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The priority to switch to, if any: the hysteresis between [`BEHIND`]
-/// and [`CAUGHT_UP`] keeps a queue hovering near one bound from flipping it
-/// on every commit.
-fn next(idle: bool, queued: usize) -> Option<bool> {
-    match idle {
-        true if queued > BEHIND => Some(false),
-        false if queued < CAUGHT_UP => Some(true),
-        _ => None,
     }
 }
 
@@ -132,16 +153,6 @@ fn set_idle(_tid: i32, _idle: bool) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hysteresis_flips_only_past_its_bounds() {
-        assert_eq!(next(true, 0), None);
-        assert_eq!(next(true, BEHIND), None);
-        assert_eq!(next(true, BEHIND + 1), Some(false));
-        assert_eq!(next(false, CAUGHT_UP), None);
-        assert_eq!(next(false, BEHIND + 1), None);
-        assert_eq!(next(false, CAUGHT_UP - 1), Some(true));
-    }
-
     #[cfg(target_os = "linux")]
     #[test]
     fn the_writer_starts_idle_and_any_sender_raises_it_when_behind() {
@@ -152,7 +163,7 @@ mod tests {
         let writer = {
             let p = p.clone();
             std::thread::spawn(move || {
-                p.start();
+                p.start(0);
                 ready.send(current_tid()).unwrap();
                 finish.recv().unwrap();
             })
@@ -165,14 +176,29 @@ mod tests {
             assert_eq!(policy(), libc::SCHED_OTHER);
         } else {
             assert_eq!(policy(), libc::SCHED_IDLE);
-            // Raised from this thread, as a sender would.
-            p.adjust(BEHIND + 1);
-            assert!(!p.is_idle());
+            // Senders raise it: behind...
+            p.queued(BEHIND, 0);
+            assert!(p.is_idle(), "not behind yet");
+            p.queued(BEHIND + 1, 0);
             assert_eq!(policy(), libc::SCHED_OTHER);
-            p.adjust(CAUGHT_UP);
-            assert_eq!(policy(), libc::SCHED_OTHER, "inside the hysteresis");
-            p.adjust(0);
+            p.committed(CAUGHT_UP, 0);
+            assert_eq!(policy(), libc::SCHED_OTHER, "not caught up yet");
+            p.committed(0, 0);
             assert_eq!(policy(), libc::SCHED_IDLE);
+            // ... or stale: an entry waited too long ...
+            p.queued(1, 1_000);
+            p.queued(2, 1_000 + STALE_MS);
+            assert!(p.is_idle(), "not stale yet");
+            p.queued(3, 1_001 + STALE_MS);
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            p.committed(0, 1_001 + STALE_MS);
+            assert_eq!(policy(), libc::SCHED_IDLE);
+            // (the first entry after a quiet hour has not waited)
+            p.queued(1, 3_600_000);
+            assert!(p.is_idle());
+            // ... and so does a flush.
+            p.raise();
+            assert_eq!(policy(), libc::SCHED_OTHER);
         }
         done.send(()).unwrap();
         writer.join().unwrap();
