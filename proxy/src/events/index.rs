@@ -45,8 +45,9 @@ pub struct SubjectKey(Vec<u8>);
 
 impl SubjectKey {
     pub fn of(&mut self, subject: &str, ts_ms: u64, id: u64) -> &[u8] {
-        // Subjects are ids and names the gateway checked; one longer than a
-        // u16 would only be cut short in the index, never mixed with another.
+        // Stored subjects are checked ids (at most 200 bytes) and type
+        // names; the cap only keeps the length prefix true for a query's
+        // longer subject, which then matches nothing stored.
         let s = &subject.as_bytes()[..subject.len().min(usize::from(u16::MAX))];
         self.0.clear();
         self.0.extend_from_slice(&(s.len() as u16).to_be_bytes());

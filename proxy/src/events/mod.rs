@@ -224,8 +224,7 @@ fn write_loop(
         }
         if !entries.is_empty() {
             let n = entries.len();
-            // The writer runs: it is only raised to finish a large backlog.
-            priority.queued(n + rx.len(), 0);
+            priority.backlog(n + rx.len());
             let started = Instant::now();
             match commit_with_retry(db, &entries) {
                 Ok(()) => m.events_written.inc_by(n as u64),

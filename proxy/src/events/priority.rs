@@ -82,6 +82,14 @@ impl WriterPriority {
         }
     }
 
+    /// The writer is about to commit with `queued` entries waiting: it is
+    /// running, so only a large backlog raises it, to get through it.
+    pub fn backlog(&self, queued: usize) {
+        if queued > BEHIND && self.idle.load(Ordering::Relaxed) {
+            self.raise();
+        }
+    }
+
     /// Someone waits for the writer (a flush): it must not be starved.
     pub fn raise(&self) {
         let mut st = self.lock();
@@ -193,6 +201,12 @@ mod tests {
             assert_eq!(policy(), libc::SCHED_OTHER);
             p.committed(0, 1_001 + STALE_MS);
             assert_eq!(policy(), libc::SCHED_IDLE);
+            // The writer itself, about to commit, only for a large backlog.
+            p.backlog(BEHIND);
+            assert!(p.is_idle());
+            p.backlog(BEHIND + 1);
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            p.committed(0, 1_001 + STALE_MS);
             // (the first entry after a quiet hour has not waited)
             p.queued(1, 3_600_000);
             assert!(p.is_idle());
