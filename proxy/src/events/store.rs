@@ -279,9 +279,10 @@ pub fn each_usage(db: &Database, mut f: impl FnMut(UsageRecord)) -> Result<(), S
 
 /// Committed spend of every scope in the windows containing `now_ms`.
 pub fn current_spend(db: &Database, now_ms: u64) -> Result<HashMap<String, Spend>, String> {
+    // The keys' suffixes, spelled by the one place that spells keys.
     let (d, m) = (
-        format!("|d{}", clock::day_of(now_ms)),
-        format!("|m{}", clock::month_of(now_ms)),
+        Window::Day(clock::day_of(now_ms)).key(""),
+        Window::Month(clock::month_of(now_ms)).key(""),
     );
     let tx = db.begin_read().map_err(err)?;
     let table = tx.open_table(SPEND).map_err(err)?;
